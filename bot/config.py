@@ -1,0 +1,274 @@
+"""Settings from the environment and the workspace YAML, validated at start."""
+
+from __future__ import annotations
+
+import re
+from datetime import time as Clock, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.surveys import SurveyKind
+
+DATA = Path(__file__).parent / "data"
+SAMPLE_WORKSPACE = DATA / "workspace.yaml"
+
+
+class ConfigError(ValueError):
+    """The workspace YAML is wrong; the message names the key."""
+
+
+class Settings(BaseSettings):
+    """Process settings from environment variables (all optional)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str = "sqlite:///cxloop.db"
+    cxloop_config: Path | None = None
+    cxloop_webhook_secret: str | None = None
+    cxloop_delighted_secret: str | None = None
+    cxloop_typeform_secret: str | None = None
+    cxloop_formbricks_secret: str | None = None
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+    teams_app_id: str | None = None
+    teams_app_password: str | None = None
+    teams_app_tenant_id: str | None = None
+    teams_app_type: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    cxloop_assist: str = "on"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'8h', '5d', '90m', '2w' (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+    raise ValueError(f"{value!r} is not a duration such as 90m, 8h or 5d")
+
+
+def format_duration(td: timedelta) -> str:
+    """The shortest of '5d', '8h', '90m' that is exact."""
+    secs = int(td.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs and secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Thresholds(_Strict):
+    """The highest score that opens a case, per survey kind."""
+
+    nps: int = Field(default=6, ge=0, le=10)
+    csat: int = Field(default=2, ge=1, le=5)
+    ces: int = Field(default=2, ge=1, le=5)
+
+    def for_kind(self, kind: SurveyKind) -> int:
+        return getattr(self, kind.value)
+
+
+class BusinessHours(_Strict):
+    days: list[int] = Field(default=[0, 1, 2, 3, 4], description="0 = Monday")
+    start: Clock = Clock(9, 0)
+    end: Clock = Clock(17, 0)
+
+
+class Sla(_Strict):
+    respond_within: timedelta = timedelta(hours=24)
+    resolve_within: timedelta = timedelta(days=5)
+    business_hours: bool = False
+
+    @field_validator("respond_within", "resolve_within", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class Team(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str | None = None
+    slack_channel: str | None = None
+    teams_channel: str | None = None
+    touchpoints: list[str] = []
+    managers: list[str] = []
+    members: list[str] = []
+    sla: Sla | None = None
+    round_robin: bool = False
+
+    @field_validator("touchpoints")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [t.strip().lower() for t in v]
+
+    @property
+    def title(self) -> str:
+        return self.name or self.key.replace("-", " ").replace("_", " ").title()
+
+
+class Person(_Strict):
+    """Roster details for a member: names to match in customer praise, time zone."""
+
+    name: str
+    aliases: list[str] = []
+    tz: str | None = None
+
+
+class TypeformForm(_Strict):
+    survey: SurveyKind
+    score_field: str = Field(description="field ref or id of the score question")
+    comment_field: str | None = None
+    email_field: str | None = None
+    name_field: str | None = None
+    touchpoint: str | None = Field(default=None, description="a fixed touchpoint for this form")
+    touchpoint_hidden: str | None = Field(default=None, description="hidden field carrying the touchpoint")
+    customer_id_field: str | None = Field(default=None, description="hidden field (or field ref or id) carrying your customer id")
+
+
+class FormbricksSurvey(_Strict):
+    survey: SurveyKind
+    score_question: str
+    comment_question: str | None = None
+    touchpoint: str | None = None
+    # Keys in the response's data (a question id or a hidden field id); without them the email and
+    # customer id come from the Formbricks contact, and the touchpoint is the fixed one above.
+    touchpoint_field: str | None = None
+    email_field: str | None = None
+    customer_id_field: str | None = None
+
+
+class Sources(_Strict):
+    typeform_forms: dict[str, TypeformForm] = {}
+    formbricks_surveys: dict[str, FormbricksSurvey] = {}
+    delighted_touchpoint: str | None = None
+
+
+class Digest(_Strict):
+    day: int = Field(default=0, ge=0, le=6, description="0 = Monday")
+    time: Clock = Clock(9, 0)
+
+
+class Workspace(_Strict):
+    timezone: str = "UTC"
+    thresholds: Thresholds = Thresholds()
+    sla: Sla = Sla()
+    business_hours: BusinessHours = BusinessHours()
+    teams: list[Team] = Field(min_length=1)
+    default_team: str
+    admins: list[str] = []
+    people: dict[str, Person] = {}
+    mask_email: bool = True
+    sources: Sources = Sources()
+    digest: Digest = Digest()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Workspace":
+        keys = [t.key for t in self.teams]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"team key {dupes[0]!r} is used twice")
+        if self.default_team not in keys:
+            raise ValueError(f"default_team {self.default_team!r} is not one of the teams ({', '.join(keys)})")
+        seen: dict[str, str] = {}
+        for t in self.teams:
+            for tp in t.touchpoints:
+                if tp in seen:
+                    raise ValueError(f"touchpoint {tp!r} is routed to both {seen[tp]!r} and {t.key!r}")
+                seen[tp] = t.key
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def team(self, key: str) -> Team:
+        for t in self.teams:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+    def route(self, touchpoint: str | None) -> str:
+        """The team that owns a touchpoint, else the default team."""
+        if touchpoint:
+            tp = touchpoint.lower()
+            for t in self.teams:
+                if tp in t.touchpoints:
+                    return t.key
+        return self.default_team
+
+    def sla_for(self, team: str) -> Sla:
+        t = self.team(team)
+        return t.sla or self.sla
+
+
+def _where(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and 0 <= item < len(node):
+            node = node[item]
+            key = node.get("key") if isinstance(node, dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{key or item}]"]
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "(top level)"
+
+
+def load_workspace(path: Path | str | None = None) -> Workspace:
+    """Read and validate the workspace YAML; errors name the offending key."""
+    path = Path(path) if path else SAMPLE_WORKSPACE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: workspace file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_workspace(data, origin=str(path))
+
+
+def parse_workspace(data: Any, origin: str = "workspace") -> Workspace:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of keys")
+    try:
+        return Workspace.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "is not a known key"
+            elif err["type"] == "missing":
+                msg = "is required"
+            lines.append(f"{_where(err['loc'], data)}: {msg}")
+        raise ConfigError(f"{origin}: " + "; ".join(lines)) from None

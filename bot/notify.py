@@ -1,0 +1,115 @@
+"""After a case changes: queue the alert edit, the thread note and the owner's DM in the outbox."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from bot import case_messages as cm
+from bot.cases import load_view
+from bot.config import Workspace
+from bot.messages import Message
+from bot.outbox import enqueue
+from bot.roster import person_ref
+from storage.models import Case, CaseEvent, Member
+
+
+def channel_targets(ws: Workspace, team: str) -> list[tuple[str, str]]:
+    """(platform, channel) pairs where a team's alerts go."""
+    try:
+        t = ws.team(team)
+    except KeyError:
+        t = ws.team(ws.default_team)
+    out = []
+    if t.slack_channel:
+        out.append(("slack", t.slack_channel))
+    return out
+
+
+def member_targets(member: Member) -> list[tuple[str, str]]:
+    """(platform, user) pairs where a person can be messaged directly."""
+    out = []
+    if member.slack_user_id:
+        out.append(("slack", member.slack_user_id))
+    return out
+
+
+def alert_key(platform: str, case_id: int) -> str:
+    return f"{platform}:case:{case_id}:alert"
+
+
+def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
+    """Queue the new case's alert (once per channel, ever) and, if cut, its full comment."""
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    msg = cm.alert_message(view, mask=ws.mask_email)
+    for platform, channel in channel_targets(ws, case.team):
+        key = alert_key(platform, case.id)  # type: ignore[arg-type]
+        enqueue(session, key=key, platform=platform, action="post", target=channel, message=msg, case_id=case.id)
+        if view.response.comment and len(view.response.comment) > cm.PREVIEW_CHARS:
+            for i, part in enumerate(cm.full_comment_messages(view)):
+                enqueue(session, key=f"{key}:comment:{i}", platform=platform, action="post", target=channel,
+                        message=part, thread_key=key, case_id=case.id)
+    if case.owner_id is not None:
+        _new_owner_dm(session, ws, case)
+
+
+def _new_owner_dm(session: Session, ws: Workspace, case: Case) -> None:
+    owner = session.get(Member, case.owner_id)
+    if owner is None:
+        return
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    base = f"case:{case.id}:dm:{owner.id}:v{case.version}"
+    case.dm_key = base
+    session.add(case)
+    for platform, user in member_targets(owner):
+        enqueue(session, key=f"{platform}:{base}", platform=platform, action="dm", target=user,
+                message=cm.owner_message(view, mask=ws.mask_email), case_id=case.id)
+
+
+def _note(session: Session, view: cm.CaseView, event: CaseEvent) -> Message:
+    actor = session.get(Member, event.actor_id) if event.actor_id else None
+    subject = None
+    if event.detail and event.detail.get("owner_id"):
+        m = session.get(Member, event.detail["owner_id"])
+        subject = person_ref(m) if m else None
+    return cm.event_message(view, event, person_ref(actor) if actor else None, subject)
+
+
+def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent) -> None:
+    """Queue what people should see after `event` (and any it led to): edited alert, thread notes, DM."""
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.id >= event.id)
+                          .order_by(CaseEvent.id)).all()
+    alert = cm.alert_message(view, mask=ws.mask_email)
+    for platform, channel in channel_targets(ws, case.team):
+        key = alert_key(platform, case.id)  # type: ignore[arg-type]
+        enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
+                message=alert, anchor_key=key, case_id=case.id)
+        for ev in events:
+            enqueue(session, key=f"{key}:event:{ev.id}", platform=platform, action="post", target=channel,
+                    message=_note(session, view, ev), thread_key=key, case_id=case.id)
+    if event.kind in ("taken", "assigned", "reassigned", "auto_assigned"):
+        _new_owner_dm(session, ws, case)
+    elif case.dm_key and case.owner_id:
+        owner = session.get(Member, case.owner_id)
+        if owner is not None:
+            dm = cm.owner_message(view, mask=ws.mask_email)
+            for platform, user in member_targets(owner):
+                anchor = f"{platform}:{case.dm_key}"
+                enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
+                        target=user, message=dm, anchor_key=anchor, case_id=case.id)
+
+
+def publish_comment_added(session: Session, ws: Workspace, case: Case) -> None:
+    """The customer added or changed their comment: edit the alert and say so in the thread."""
+    case.version += 1
+    session.add(case)
+    session.flush()
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    alert = cm.alert_message(view, mask=ws.mask_email)
+    for platform, channel in channel_targets(ws, case.team):
+        key = alert_key(platform, case.id)  # type: ignore[arg-type]
+        enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
+                message=alert, anchor_key=key, case_id=case.id)
+        for i, part in enumerate(cm.full_comment_messages(view)):
+            enqueue(session, key=f"{key}:comment-v{case.version}:{i}", platform=platform, action="post",
+                    target=channel, message=part, thread_key=key, case_id=case.id)

@@ -1,0 +1,200 @@
+"""The `cxloop` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import ConfigError, Settings, Workspace, load_workspace
+from storage.db import make_engine, session_scope, upgrade
+
+err = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """A command-line argument is wrong; the message says which and why."""
+
+
+def parse_instant(value: str, zone: ZoneInfo, *, name: str) -> datetime:
+    """A date (midnight in the workspace time zone) or an ISO-8601 instant (no offset: UTC)."""
+    s = value.strip()
+    try:
+        if len(s) == 10:
+            d = datetime.strptime(s, "%Y-%m-%d").date()
+            return datetime.combine(d, time(0), tzinfo=zone).astimezone(timezone.utc)
+        dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is not a date (2026-11-01) or an ISO-8601 instant "
+                         f"(2026-11-01T09:00:00Z)") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+def _workspace(settings: Settings) -> Workspace:
+    return load_workspace(settings.cxloop_config)
+
+
+def _engine(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
+    if migrate:
+        upgrade(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
+    """Migrate, load the workspace, and make sure its people exist in the database."""
+    from bot.roster import sync_workspace
+
+    ws = _workspace(settings)
+    engine = _engine(settings)
+    with session_scope(engine) as s:
+        sync_workspace(s, ws)
+    return engine, ws
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_scores(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.scores import compute_scores, scores_document
+
+    ws = _workspace(settings)
+    since = parse_instant(args.since, ws.zone, name="--since") if args.since else None
+    until = parse_instant(args.until, ws.zone, name="--until") if args.until else None
+    if since and until and since >= until:
+        raise UsageError("--since must be before --until")
+    engine = _engine(settings, migrate=False)
+    groups = compute_scores(engine, since=since, until=until, by=args.by)
+    if args.json:
+        print(json.dumps(scores_document(groups, since=iso(since), until=iso(until), by=args.by)))
+        return 0
+    out = Console()
+    period = f"{iso(since) or 'the beginning'} to {iso(until) or 'now'}"
+    if not any(g.responses for g in groups):
+        out.print(f"No responses from {period}: nothing to score.")
+        return 0
+    table = Table(title=f"Scores from {period}" + (f" by {args.by}" if args.by else ""))
+    for col in (args.by or "group", "NPS", "n", "CSAT", "n", "CES", "n"):
+        table.add_column(col, justify="left" if col in (args.by or "group",) else "right")
+
+    def fmt(v: object, suffix: str = "") -> str:
+        return "no responses" if v is None else f"{v:+.1f}" if suffix == "nps" else f"{v}{suffix}"
+
+    for g in groups:
+        table.add_row(g.key, fmt(g.nps.score, "nps"), str(g.nps.responses), fmt(g.csat.score, "%"),
+                      str(g.csat.responses), fmt(g.ces.score, "%"), str(g.ces.responses))
+    out.print(table)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    upgrade(settings.database_url)
+    print(f"Database at {redact(settings.database_url)} is up to date.")
+    return 0
+
+
+def redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import cli_import
+
+    engine, ws = _prepare(settings)
+    return cli_import.run(args, engine, ws)
+
+
+def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.jobs import run_due
+
+    engine, ws = _prepare(settings)
+    at = parse_instant(args.at, ws.zone, name="--at") if args.at else None
+    summary = asyncio.run(run_due(engine, ws, settings, at=at))
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.serve import serve
+
+    engine, ws = _prepare(settings)
+    asyncio.run(serve(engine, ws, settings, host=args.host, port=args.port))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.demo import run_demo
+
+    return run_demo(settings, db_path=args.db, fast=args.fast)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cxloop", description="Closed-loop customer experience in Slack and Teams.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the HTTP server (Slack, Teams, webhooks) with the scheduler")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
+    s.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    s.set_defaults(func=cmd_serve)
+
+    i = sub.add_parser("import", help="bulk intake of survey responses from a CSV file")
+    try:
+        from handlers import cli_import
+
+        cli_import.configure(i)
+    except ImportError:  # pragma: no cover - during development only
+        i.add_argument("file")
+    i.set_defaults(func=cmd_import)
+
+    sc = sub.add_parser("scores", help="NPS, CSAT and CES for a period")
+    sc.add_argument("--since", help="inclusive: a date (workspace time zone) or ISO-8601 instant")
+    sc.add_argument("--until", help="exclusive: a date (workspace time zone) or ISO-8601 instant")
+    sc.add_argument("--by", choices=["team", "touchpoint", "survey"], help="group the scores")
+    sc.add_argument("--json", action="store_true", help="print one JSON object")
+    sc.set_defaults(func=cmd_scores)
+
+    r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
+    r.add_argument("--at", help="ISO-8601 instant (default: now)")
+    r.set_defaults(func=cmd_run_due)
+
+    d = sub.add_parser("demo", help="a first look: sample data through a local Slack stand-in")
+    d.add_argument("--db", default="cxloop-demo.db", help="SQLite file for the demo (recreated; default %(default)s)")
+    d.add_argument("--fast", action="store_true", help="no pauses between scenes")
+    d.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbs.add_parser("upgrade", help="apply migrations")
+    up.set_defaults(func=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+        return int(args.func(args, settings) or 0)
+    except (ConfigError, UsageError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

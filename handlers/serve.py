@@ -1,0 +1,68 @@
+"""`cxloop serve`: wire the runtime, Slack, delivery and the scheduler, then serve HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from bot.config import Settings, Workspace
+from bot.outbox import Deliverer
+from bot.runtime import Runtime
+from handlers.platforms import delivery_ports
+from handlers.server import Services, build_web_app
+
+log = logging.getLogger(__name__)
+
+
+def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime: Runtime | None = None) -> Services:
+    """Everything one server process runs, from the settings."""
+    rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
+    services = Services(runtime=rt)
+    ports = delivery_ports(settings)
+    if ports:
+        services.deliverer = Deliverer(engine, ports)
+        rt.on_queued.append(services.deliverer.nudge)
+    if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
+        from handlers.slack.app import build_app
+
+        services.slack_app = build_app(rt, token=settings.slack_bot_token,
+                                       signing_secret=settings.slack_signing_secret or "socket-mode",
+                                       api_url=settings.slack_api_url)
+    return services
+
+
+async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str, port: int) -> None:
+    services = build_services(engine, ws, settings)
+    socket_handler = None
+    if settings.slack_app_token and services.slack_app is not None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket_handler = AsyncSocketModeHandler(services.slack_app, settings.slack_app_token)
+        # Socket Mode: Slack reaches us over a WebSocket, not at /slack/events.
+        services.slack_over_http = False
+    app = build_web_app(services)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    print(f"cxloop listening on http://{host}:{port} "
+          f"(slack: {'socket mode' if socket_handler else ('http' if services.slack_app else 'off')})", flush=True)
+    if socket_handler is not None:
+        await socket_handler.connect_async()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover
+            pass
+    try:
+        await stop.wait()
+    finally:
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await runner.cleanup()

@@ -1,0 +1,66 @@
+"""`cxloop serve`: one aiohttp server for Slack, Teams, survey webhooks and health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.outbox import Deliverer
+from bot.runtime import Runtime
+from storage.db import ping
+
+log = logging.getLogger(__name__)
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+@dataclass
+class Services:
+    """What one server process runs beside its routes."""
+
+    runtime: Runtime
+    deliverer: Deliverer | None = None
+    slack_app: Any = None
+    slack_over_http: bool = True
+    run_worker: bool = True
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    ok = await asyncio.to_thread(ping, rt.engine)
+    return web.json_response({"status": "ok" if ok else "degraded", "database": "reachable" if ok else "unreachable"},
+                             status=200 if ok else 503)
+
+
+def build_web_app(services: Services) -> web.Application:
+    """The routes; Slack and Teams are mounted only when configured."""
+    # Bodies are read by each route under its own limit (webhooks answer 413 past 1 MiB).
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app[RUNTIME] = services.runtime
+    app.router.add_get("/healthz", healthz)
+    from handlers import webhooks
+
+    webhooks.add_routes(app, services.runtime)
+    if services.slack_app is not None and services.slack_over_http:
+        from handlers.slack.http import add_routes as add_slack
+
+        add_slack(app, services.slack_app)
+
+    async def start_background(app: web.Application) -> None:
+        if services.deliverer is not None and services.run_worker:
+            services.background.append(asyncio.create_task(services.deliverer.run_forever()))
+
+    async def stop_background(app: web.Application) -> None:
+        for t in services.background:
+            t.cancel()
+        await asyncio.gather(*services.background, return_exceptions=True)
+        services.background.clear()
+
+    app.on_startup.append(start_background)
+    app.on_cleanup.append(stop_background)
+    return app

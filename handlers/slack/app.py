@@ -1,0 +1,51 @@
+"""The Bolt app: builds it, wires the listeners, turns domain errors into messages people read."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+def web_client(token: str | None, api_url: str | None = None, *, retries: bool = True) -> AsyncWebClient:
+    """An AsyncWebClient for `SLACK_API_URL` (or Slack's), retrying what Slack asks to be retried."""
+    base = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
+    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=2)] if retries else []
+    if retries:
+        handlers += [AsyncRateLimitErrorRetryHandler(max_retry_count=1), AsyncServerErrorRetryHandler(max_retry_count=1)]
+    return AsyncWebClient(token=token, base_url=base, timeout=10, retry_handlers=handlers)
+
+
+def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | None = None,
+              bot_user_id: str = "U0CXLOOP", team_id: str = "T0CXLOOP") -> AsyncApp:
+    """A Bolt app for one workspace. The token is never checked with auth.test at start."""
+    client = web_client(token, api_url)
+
+    async def authorize(**_: object) -> AuthorizeResult:
+        # One workspace, one bot token: no auth.test round trip on every request.
+        return AuthorizeResult(enterprise_id=None, team_id=team_id, bot_token=token, bot_user_id=bot_user_id,
+                               bot_id="B0CXLOOP")
+
+    app = AsyncApp(client=client, signing_secret=signing_secret, authorize=authorize,
+                   request_verification_enabled=True, process_before_response=False,
+                   ignoring_self_events_enabled=True, url_verification_enabled=True)
+
+    from handlers.slack import listeners
+
+    listeners.register(app, rt)
+    return app
+
+
+ACTION = re.compile

@@ -1,0 +1,109 @@
+"""Delivers queued outbox messages to Slack through the Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import timedelta
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.messages import Image, Message
+from bot.outbox import Delivered, PermanentFailure, RetryLater
+from handlers.slack import render
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "cxloop_outbox"
+# Errors that no retry will fix.
+PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "invalid_blocks_format",
+             "msg_too_long", "no_text", "user_not_found", "cant_update_message", "message_not_found",
+             "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
+             "user_disabled", "cannot_dm_bot", "invalid_arguments", "edit_window_closed", "restricted_action"}
+
+
+class SlackPort:
+    """The ChatPort for Slack."""
+
+    platform = "slack"
+
+    def __init__(self, client: AsyncWebClient, *, per_channel_gap: float = 1.0):
+        self.client = client
+        self.per_channel_gap = per_channel_gap
+        self._dm_channels: dict[str, str] = {}
+
+    def pace(self, action: str) -> float:
+        # Slack allows about one message per second per channel; edits are not posts.
+        return self.per_channel_gap if action in ("post", "dm", "upload") else 0.0
+
+    async def _dm_channel(self, user: str) -> str:
+        if user not in self._dm_channels:
+            resp = await self._call(self.client.conversations_open, users=user)
+            self._dm_channels[user] = resp["channel"]["id"]
+        return self._dm_channels[user]
+
+    async def _call(self, fn, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return await fn(**kwargs)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+            if status == 429:
+                after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
+                raise RetryLater(f"rate limited by Slack ({fn.__name__})", after=after) from None
+            if status >= 500:
+                raise RetryLater(f"Slack answered {status} to {fn.__name__}", maybe_sent=True) from None
+            if error in PERMANENT:
+                raise PermanentFailure(f"{fn.__name__}: {error}") from None
+            if error == "ratelimited":
+                raise RetryLater("rate limited", after=1.0) from None
+            raise RetryLater(f"{fn.__name__}: {error or status}") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError, OSError) as exc:
+            raise RetryLater(f"network error calling {fn.__name__}: {exc!r}", maybe_sent=True) from None
+
+    async def send(self, row: OutboxMessage, *, thread: Delivered | None, anchor: Delivered | None) -> Delivered:
+        msg = Message.model_validate(row.payload)
+        rendered = render.message(msg)
+        if row.action == "update":
+            assert anchor is not None
+            await self._call(self.client.chat_update, channel=anchor.channel, ts=anchor.ref, **rendered)
+            return anchor
+        channel = await self._dm_channel(row.target) if row.action == "dm" else row.target
+        kwargs = dict(rendered, channel=channel, unfurl_links=False, unfurl_media=False,
+                      metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.dedupe_key}})
+        if thread is not None:
+            kwargs["thread_ts"] = thread.ref
+        resp = await self._call(self.client.chat_postMessage, **kwargs)
+        done = Delivered(channel=resp["channel"], ref=resp["ts"])
+        for b in msg.blocks:
+            if isinstance(b, Image):
+                await self._call(self.client.files_upload_v2, channel=channel, thread_ts=done.ref,
+                                 content=base64.b64decode(b.png_base64), filename=b.filename, title=b.title,
+                                 alt_txt=b.alt)
+        return done
+
+    async def find_sent(self, row: OutboxMessage, *, thread: Delivered | None = None) -> Delivered | None:
+        """Look for a message an earlier, unanswered attempt may have posted (by its metadata key)."""
+        channel = await self._dm_channel(row.target) if row.action == "dm" else row.target
+        oldest = (row.created_at - timedelta(minutes=1)).timestamp()
+        kwargs = dict(channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200)
+        fn = self.client.conversations_history
+        if thread is not None:
+            # Replies are not in the channel's history; read the thread instead.
+            fn = self.client.conversations_replies
+            kwargs["ts"] = thread.ref
+        cursor = None
+        for _ in range(10):
+            resp = await self._call(fn, cursor=cursor, **kwargs)
+            for m in resp.get("messages", []):
+                meta = m.get("metadata") or {}
+                if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == row.dedupe_key:
+                    return Delivered(channel=channel, ref=m["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None

@@ -1,0 +1,181 @@
+"""Plays Slack's side of inbound traffic: signed slash commands, clicks, form submissions, events.
+
+The bodies have the shapes Slack sends (form-encoded `payload=` for interactivity, form fields for
+slash commands, JSON for the Events API), signed with the app's signing secret as Slack signs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+_ids = itertools.count(1)
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class SlackReply:
+    status: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+class SlackSender:
+    """Sends Slack-shaped, signed requests to a cxloop server's `/slack/events`."""
+
+    def __init__(self, url: str, signing_secret: str, *, team_id: str = "T0CXLOOP",
+                 session: aiohttp.ClientSession | None = None):
+        self.url = url
+        self.secret = signing_secret
+        self.team_id = team_id
+        self._session = session
+        self._own_session = session is None
+
+    async def __aenter__(self) -> "SlackSender":
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- raw -------------------------------------------------------------------------------
+
+    def headers(self, body: bytes, content_type: str, *, timestamp: int | None = None,
+                retry_num: int | None = None, signature: str | None = None) -> dict[str, str]:
+        ts = int(time.time()) if timestamp is None else timestamp
+        h = {"Content-Type": content_type, "X-Slack-Request-Timestamp": str(ts),
+             "X-Slack-Signature": signature if signature is not None else sign(self.secret, body, ts)}
+        if retry_num is not None:
+            h["X-Slack-Retry-Num"] = str(retry_num)
+            h["X-Slack-Retry-Reason"] = "http_timeout"
+        return h
+
+    async def post(self, body: bytes, content_type: str, **header_opts: Any) -> SlackReply:
+        assert self._session is not None, "use `async with SlackSender(...)`"
+        async with self._session.post(self.url, data=body, headers=self.headers(body, content_type, **header_opts)) as r:
+            return SlackReply(r.status, await r.text())
+
+    # --- Slack's shapes --------------------------------------------------------------------
+
+    def command_body(self, user: str, text: str, *, channel: str = "C0SUPPORT", command: str = "/cx") -> bytes:
+        n = next(_ids)
+        return urlencode({
+            "token": "deprecated-verification-token", "team_id": self.team_id, "team_domain": "acme",
+            "channel_id": channel, "channel_name": "support", "user_id": user, "user_name": user.lower(),
+            "command": command, "text": text, "api_app_id": "A0CXLOOP", "is_enterprise_install": "false",
+            "response_url": f"https://hooks.slack.invalid/commands/{n}",
+            "trigger_id": f"{n}.{int(time.time())}.trigger",
+        }).encode()
+
+    async def command(self, user: str, text: str, *, channel: str = "C0SUPPORT", **opts: Any) -> SlackReply:
+        """`/cx <text>` typed by `user` in `channel`."""
+        return await self.post(self.command_body(user, text, channel=channel), "application/x-www-form-urlencoded", **opts)
+
+    def _interactive(self, payload: dict[str, Any]) -> bytes:
+        return urlencode({"payload": json.dumps(payload)}).encode()
+
+    def click_body(self, user: str, message: dict[str, Any], action_id: str, *, channel: str,
+                   selected_user: str | None = None, container_type: str = "message") -> bytes:
+        """A block_actions payload for clicking `action_id` in a message as the stand-in stored it."""
+        block, element = _find_element(message.get("blocks") or [], action_id)
+        n = next(_ids)
+        action: dict[str, Any] = {"action_id": element["action_id"], "block_id": block.get("block_id", "b"),
+                                  "type": element["type"], "action_ts": f"{time.time():.6f}"}
+        if element["type"] == "button":
+            action["value"] = element.get("value", "")
+            action["text"] = element["text"]
+        elif element["type"] == "users_select":
+            action["selected_user"] = selected_user
+        payload = {
+            "type": "block_actions", "team": {"id": self.team_id, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": "A0CXLOOP", "token": "deprecated", "trigger_id": f"{n}.{int(time.time())}.trigger",
+            "container": {"type": container_type, "message_ts": message.get("ts"), "channel_id": channel,
+                          "is_ephemeral": False},
+            "channel": {"id": channel, "name": "support"},
+            "message": message, "response_url": f"https://hooks.slack.invalid/actions/{n}", "actions": [action],
+        }
+        return self._interactive(payload)
+
+    async def click(self, user: str, message: dict[str, Any], action_id: str, *, channel: str,
+                    selected_user: str | None = None, **opts: Any) -> SlackReply:
+        body = self.click_body(user, message, action_id, channel=channel, selected_user=selected_user)
+        return await self.post(body, "application/x-www-form-urlencoded", **opts)
+
+    async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any], **opts: Any) -> SlackReply:
+        """Submit a modal (as opened through views.open) with `values` {block_id: value}."""
+        state: dict[str, Any] = {}
+        for b in view.get("blocks", []):
+            if b.get("type") != "input":
+                continue
+            el = b["element"]
+            v = values.get(b["block_id"])
+            t = el["type"]
+            if t == "plain_text_input":
+                entry: dict[str, Any] = {"type": t, "value": v}
+            elif t == "static_select":
+                entry = {"type": t, "selected_option": None if v is None else
+                         next(o for o in el["options"] if o["value"] == v)}
+            elif t == "checkboxes":
+                entry = {"type": t, "selected_options": el["options"] if v else []}
+            elif t == "datetimepicker":
+                entry = {"type": t, "selected_date_time": v}
+            elif t == "users_select":
+                entry = {"type": t, "selected_user": v}
+            else:
+                entry = {"type": t}
+            state[b["block_id"]] = {el["action_id"]: entry}
+        n = next(_ids)
+        payload = {
+            "type": "view_submission", "team": {"id": self.team_id, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": "A0CXLOOP", "token": "deprecated", "trigger_id": f"{n}.{int(time.time())}.trigger",
+            "view": {**view, "id": view.get("id", f"V{n:08d}"), "team_id": self.team_id, "type": "modal",
+                     "state": {"values": state}, "hash": f"{n}.hash", "app_id": "A0CXLOOP", "bot_id": "B0CXLOOP"},
+            "response_urls": [],
+        }
+        return await self.post(self._interactive(payload), "application/x-www-form-urlencoded", **opts)
+
+    def event_body(self, event: dict[str, Any], *, event_id: str | None = None) -> bytes:
+        n = next(_ids)
+        return json.dumps({
+            "token": "deprecated", "team_id": self.team_id, "api_app_id": "A0CXLOOP", "type": "event_callback",
+            "event": {**event, "event_ts": f"{time.time():.6f}"}, "event_id": event_id or f"Ev{n:08d}",
+            "event_time": int(time.time()), "authorizations": [{"team_id": self.team_id, "user_id": "U0CXLOOP",
+                                                                "is_bot": True}],
+        }).encode()
+
+    async def event(self, event: dict[str, Any], *, event_id: str | None = None, **opts: Any) -> SlackReply:
+        return await self.post(self.event_body(event, event_id=event_id), "application/json", **opts)
+
+    async def home_opened(self, user: str, **opts: Any) -> SlackReply:
+        return await self.event({"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home"},
+                                **opts)
+
+
+def _find_element(blocks: list[dict[str, Any]], action_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    for b in blocks:
+        for el in b.get("elements", []) if b.get("type") == "actions" else []:
+            if el.get("action_id") == action_id or el.get("action_id", "").split(":")[0] == action_id:
+                return b, el
+        acc = b.get("accessory")
+        if acc and acc.get("action_id") == action_id:
+            return b, acc
+    raise LookupError(f"no element {action_id!r} in the message")

@@ -1,0 +1,169 @@
+"""The database tables. State lives here, never only in memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+def _at(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class SurveyResponse(SQLModel, table=True):
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_response_source_external"),
+        # Covers the score queries: filter on time, group by team/touchpoint/survey.
+        Index("ix_response_scores", "responded_at", "team", "survey", "score"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=200)
+    survey: str = Field(max_length=8)
+    score: int
+    comment: Optional[str] = Field(default=None, sa_type=Text)
+    customer_id: Optional[str] = Field(default=None, max_length=200)
+    customer_name: Optional[str] = Field(default=None, max_length=200)
+    customer_email: Optional[str] = Field(default=None, max_length=320)
+    touchpoint: Optional[str] = Field(default=None, max_length=64, index=True)
+    team: Optional[str] = Field(default=None, max_length=64)
+    responded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    raw: Optional[Any] = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cx_case"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="survey_response.id", unique=True)
+    team: str = Field(max_length=64, index=True)
+    status: str = Field(default="open", max_length=16, index=True)
+    owner_id: Optional[int] = Field(default=None, foreign_key="member.id", index=True)
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    claimed_at: Optional[datetime] = _at()
+    first_response_at: Optional[datetime] = _at()
+    resolved_at: Optional[datetime] = _at()
+    loop_closed_at: Optional[datetime] = _at()
+    loop_closed_how: Optional[str] = Field(default=None, max_length=32)
+    loop_closed_note: Optional[str] = Field(default=None, sa_type=Text)
+    closed_at: Optional[datetime] = _at()
+    close_reason: Optional[str] = Field(default=None, sa_type=Text)
+    respond_due_at: Optional[datetime] = _at(index=True)
+    resolve_due_at: Optional[datetime] = _at(index=True)
+    root_cause: Optional[str] = Field(default=None, max_length=32)
+    round: int = Field(default=0, description="bumped on every reopen; steps belong to a round")
+    dm_key: Optional[str] = Field(default=None, max_length=200, description="outbox key of the owner's DM")
+    version: int = Field(default=0, description="bumped on every change; lets alerts be re-rendered once")
+
+
+class CaseStep(SQLModel, table=True):
+    """A ticked RESOLVED step."""
+
+    __tablename__ = "case_step"
+    __table_args__ = (UniqueConstraint("case_id", "round", "step", name="uq_step_once_per_round"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cx_case.id", index=True)
+    round: int = 0
+    step: str = Field(max_length=16)
+    actor_id: Optional[int] = Field(default=None, foreign_key="member.id")
+    done_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    note: Optional[str] = Field(default=None, sa_type=Text)
+    customer_agreed: Optional[bool] = None
+    root_cause: Optional[str] = Field(default=None, max_length=32)
+
+
+class CaseEvent(SQLModel, table=True):
+    """The case's history: every change, who made it and when."""
+
+    __tablename__ = "case_event"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cx_case.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    actor_id: Optional[int] = Field(default=None, foreign_key="member.id")
+    kind: str = Field(max_length=24)
+    detail: Optional[Any] = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Member(SQLModel, table=True):
+    """A person cxloop knows, with one id per chat platform."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slack_user_id: Optional[str] = Field(default=None, max_length=32, unique=True)
+    teams_user_id: Optional[str] = Field(default=None, max_length=200, unique=True)
+    name: Optional[str] = Field(default=None, max_length=200)
+    email: Optional[str] = Field(default=None, max_length=320)
+    tz: Optional[str] = Field(default=None, max_length=64)
+    role: str = Field(default="agent", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class TeamMembership(SQLModel, table=True):
+    __tablename__ = "team_membership"
+    __table_args__ = (UniqueConstraint("team", "member_id", name="uq_team_member"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team: str = Field(max_length=64, index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    is_manager: bool = False
+
+
+class Shoutout(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team: Optional[str] = Field(default=None, max_length=64, index=True)
+    to_member_id: int = Field(foreign_key="member.id", index=True)
+    from_member_id: Optional[int] = Field(default=None, foreign_key="member.id")
+    source: str = Field(max_length=16, description="peer, customer or loop")
+    text: str = Field(sa_type=Text)
+    response_id: Optional[int] = Field(default=None, foreign_key="survey_response.id")
+    case_id: Optional[int] = Field(default=None, foreign_key="cx_case.id")
+    status: str = Field(default="posted", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to deliver. Written before anything is sent; the dedupe key makes it once-only."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    platform: str = Field(default="slack", max_length=16)
+    action: str = Field(max_length=16, description="post, update, dm, ephemeral, upload")
+    target: str = Field(max_length=200, description="channel, conversation or user id")
+    thread_key: Optional[str] = Field(default=None, max_length=200)
+    anchor_key: Optional[str] = Field(default=None, max_length=200, description="for updates: the post to edit")
+    payload: Any = Field(sa_column=Column(JSON, nullable=False))
+    case_id: Optional[int] = Field(default=None, index=True)
+    status: str = Field(default="pending", max_length=16, description="pending, sent, failed, superseded")
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    locked_by: Optional[str] = Field(default=None, max_length=64)
+    locked_until: Optional[datetime] = _at()
+    sent_channel: Optional[str] = Field(default=None, max_length=200)
+    sent_ref: Optional[str] = Field(default=None, max_length=200, description="Slack ts or Teams activity id")
+    last_error: Optional[str] = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    sent_at: Optional[datetime] = _at()
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Ids of deliveries already handled, so a retry does nothing twice."""
+
+    __tablename__ = "processed_event"
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_processed_event"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    event_id: str = Field(max_length=200)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,81 @@
+"""From a detractor response to a closed loop, through signed Slack requests and the Web API stand-in."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.intake import record_response
+from bot.surveys import build_response
+from tests.harness import CxHarness, text_of
+
+
+def detractor(ext: str = "r-1042", comment: str = "Waited 40 minutes on hold.", touchpoint: str = "phone", score: int = 3):
+    return build_response({"source": "generic", "external_id": ext, "survey": "nps", "score": score,
+                           "comment": comment, "customer_id": "c-77", "customer_name": "Dana Reyes",
+                           "customer_email": "dana@example.com", "touchpoint": touchpoint,
+                           "responded_at": "2026-11-20T10:15:00Z"})
+
+
+async def test_alert_take_eight_steps_and_close_loop(engine):
+    async with CxHarness(engine) as cx:
+        result = record_response(engine, cx.ws, detractor())
+        assert result.case_id == 1
+        assert await cx.deliver() == 1
+        posts = cx.slack.calls_to("chat.postMessage")
+        assert [c.body["channel"] for c in posts] == ["C0SUPPORT"]
+        alert = cx.alert(1)
+        shown = text_of(alert)
+        assert "NPS 3" in shown and "Dana Reyes" in shown and "d***@example.com" in shown
+        assert "dana@example.com" not in shown
+        assert "Waited 40 minutes on hold." in shown
+        assert [e["action_id"] for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+            "case_take", "case_assign", "case_dismiss"]
+
+        reply = await cx.click("U0ALICE", alert, "case_take", channel="C0SUPPORT")
+        assert reply.status == 200
+        await cx.deliver()
+        # the alert is edited in place, the thread says who took it, the owner gets a DM
+        updates = cx.slack.calls_to("chat.update")
+        assert updates and updates[-1].body["ts"] == alert["ts"]
+        alert = cx.alert(1)
+        assert "In progress" in text_of(alert) and "<@U0ALICE>" in text_of(alert)
+        assert any("took the case" in text_of(m) for m in cx.thread(1))
+        dms = [c for c in cx.slack.calls_to("chat.postMessage") if c.body["channel"].startswith("D")]
+        assert len(dms) == 1 and "RESOLVED checklist" in text_of(dms[0].body)
+
+        values = {
+            "respond": {"note": "Called Dana back."},
+            "empathize": {"note": "Apologised for the wait."},
+            "solve": {}, "open": {}, "listen": {},
+            "verify": {"customer_agreed": True, "note": "Priority line for a month."},
+            "eliminate": {"note": "Set up."},
+            "document": {"root_cause": "processes", "note": "Queue routing sent calls to an empty team."},
+        }
+        for step, vals in values.items():
+            alert = cx.alert(1)
+            reply = await cx.click("U0ALICE", alert, "case_step", channel="C0SUPPORT")
+            assert reply.status == 200
+            modal = cx.last_modal()
+            assert modal["private_metadata"] == f'{{"case":1,"step":"{step}"}}'
+            reply = await cx.submit("U0ALICE", modal, vals)
+            assert reply.status == 200 and reply.text in ("", "null"), reply.text
+            await cx.deliver()
+
+        alert = cx.alert(1)
+        assert "Resolved" in text_of(alert)
+        reply = await cx.click("U0ALICE", alert, "case_close_loop", channel="C0SUPPORT")
+        modal = cx.last_modal()
+        reply = await cx.submit("U0ALICE", modal, {"how": "phone", "when": int(cx.clock.now.timestamp()),
+                                                           "note": "Dana is happy."})
+        assert reply.status == 200, reply.text
+        await cx.deliver()
+        alert = cx.alert(1)
+        assert "Loop closed" in text_of(alert)
+        assert [e["action_id"] for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]] == ["case_reopen"]
+        thread = " ".join(text_of(m) for m in cx.thread(1))
+        for phrase in ("took the case", "Respond to the person who is upset", "Document the problem",
+                       "root cause: Processes and technology", "closed the loop"):
+            assert phrase in thread
+        # exactly one alert was ever posted for the case
+        assert sum(1 for c in cx.slack.calls_to("chat.postMessage") if c.body["channel"] == "C0SUPPORT"
+                   and not c.body.get("thread_ts")) == 1
