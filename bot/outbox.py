@@ -203,7 +203,11 @@ class Deliverer:
         wait = self._last_send.get(k, 0.0) + gap - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        self._last_send[k] = loop.time()
+
+    def _sent_now(self, row: OutboxMessage) -> None:
+        # Measured from when the platform answered, so its own clock never sees two sends closer
+        # together than the gap, whatever the latency in between.
+        self._last_send[(row.platform, row.target)] = asyncio.get_running_loop().time()
 
     async def _deliver_one(self, port: ChatPort, row: OutboxMessage) -> bool | None:
         """True sent, False failed or deferred, None when the target must wait (rate limited)."""
@@ -222,7 +226,10 @@ class Deliverer:
                 done = await port.find_sent(row, thread=thread)
             if done is None:
                 await self._pace(port, row)
-                done = await port.send(row, thread=thread, anchor=anchor)
+                try:
+                    done = await port.send(row, thread=thread, anchor=anchor)
+                finally:
+                    self._sent_now(row)
         except RetryLater as exc:
             delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
             log.warning("outbox %s: retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)

@@ -60,7 +60,7 @@ class InvalidResponse(ValueError):
 
 
 MAX_ID = 200
-MAX_COMMENT = 20_000
+MAX_COMMENT = 100_000  # a 1 MiB body bounds it anyway; long rants are real
 MAX_NAME = 200
 
 
