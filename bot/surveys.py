@@ -132,7 +132,10 @@ class ResponseIn(BaseModel):
     @classmethod
     def _parse_instant(cls, v: Any) -> Any:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return datetime.fromtimestamp(v, tz=timezone.utc)
+            try:
+                return datetime.fromtimestamp(v, tz=timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                raise ValueError("is not a time cxloop can store (out of range)") from None
         if isinstance(v, str):
             s = v.strip()
             if s.endswith("Z"):
@@ -148,8 +151,13 @@ class ResponseIn(BaseModel):
     def _utc(cls, v: datetime) -> datetime:
         # A time with no offset is taken as UTC, as exports from most survey tools are.
         if v.tzinfo is None:
-            return v.replace(tzinfo=timezone.utc)
-        return v.astimezone(timezone.utc)
+            v = v.replace(tzinfo=timezone.utc)
+        try:
+            v = v.astimezone(timezone.utc)
+            v.timestamp()
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("is not a time cxloop can store (out of range)") from None
+        return v
 
     @model_validator(mode="after")
     def _score_in_range(self) -> "ResponseIn":
@@ -190,4 +198,17 @@ def build_response(data: dict[str, Any], paths: dict[str, str] | None = None) ->
             elif err["type"] == "enum":
                 msg = "must be one of nps, csat, ces"
             problems.append(FieldProblem(field=field, problem=msg))
+        # The range check runs only on an otherwise valid model; report it alongside the rest.
+        if not any(p.field == paths.get("score", "score") for p in problems):
+            kind, score = data.get("survey"), data.get("score")
+            try:
+                k = SurveyKind(kind)
+                n = int(score) if isinstance(score, (int, str)) and not isinstance(score, bool) else None
+            except (ValueError, TypeError):
+                k, n = None, None
+            if k is not None and n is not None:
+                lo, hi = SCORE_RANGE[k]
+                if not lo <= n <= hi:
+                    problems.append(FieldProblem(field=paths.get("score", "score"),
+                                                 problem=f"score {n} is outside {lo}-{hi} for {k.value}"))
         raise InvalidResponse(problems) from None
