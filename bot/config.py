@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.surveys import SurveyKind
@@ -62,6 +62,11 @@ def parse_duration(value: Any) -> timedelta:
         m = _DURATION.match(value)
         if m:
             return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+        if value.strip().upper().startswith("P"):  # ISO 8601, e.g. PT8H or P5D
+            try:
+                return TypeAdapter(timedelta).validate_python(value.strip())
+            except ValidationError:
+                pass
     raise ValueError(f"{value!r} is not a duration such as 90m, 8h or 5d")
 
 
