@@ -13,6 +13,8 @@ class CaseAction(str, enum.Enum):
     STEP = "case_step"              # opens the form for the step in the value
     CLOSE_LOOP = "case_close_loop"
     REOPEN = "case_reopen"
+    SNOOZE = "case_snooze"
+    REMIND_OWNER = "case_remind_owner"
 
 
 class CaseForm(str, enum.Enum):
@@ -21,3 +23,4 @@ class CaseForm(str, enum.Enum):
     CLOSE_LOOP = "form_close_loop"
     REOPEN = "form_reopen"
     REASSIGN = "form_reassign"
+    SNOOZE = "form_snooze"

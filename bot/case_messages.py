@@ -124,6 +124,8 @@ def _case_actions(view: CaseView, *, for_owner: bool = False) -> Actions | None:
             els.append(step_button(cid, nxt))
         if not for_owner:
             els.append(UserPicker(action=CaseAction.REASSIGN.value, placeholder="Reassign to…", value={"case": cid}))
+        else:
+            els.append(Button(action=CaseAction.SNOOZE.value, label="Snooze reminders…", value={"case": cid}))
         els.append(Button(action=CaseAction.DISMISS.value, label="Not actionable", value={"case": cid}, style="danger"))
     elif view.status is CaseStatus.RESOLVED:
         els = [Button(action=CaseAction.CLOSE_LOOP.value, label="Close the loop with the customer",
@@ -214,6 +216,8 @@ EVENT_TEXT = {
     "loop_closed": "closed the loop with the customer",
     "dismissed": "marked the case not actionable:",
     "reopened": "reopened the case:",
+    "snoozed": "snoozed the reminders",
+    "escalated": "Escalated to the team's managers.",
 }
 
 
@@ -240,6 +244,9 @@ def event_message(view: CaseView, event: CaseEvent, actor: PersonRef | None, sub
         spans = [*who, plain(f"{EVENT_TEXT[k]} ({how}).")]
         if d.get("note"):
             spans.append(plain(f" {d['note']}"))
+    elif k == "snoozed":
+        until = datetime.fromisoformat(d["until"])
+        spans = [*who, plain("snoozed the reminders until "), when(until), plain(f": {d.get('reason', '')}")]
     elif k in ("dismissed", "reopened"):
         spans = [*who, plain(f"{EVENT_TEXT[k]} {d.get('reason', '')}")]
     else:
@@ -299,4 +306,16 @@ def close_loop_form(case_id: int, now: datetime) -> Form:
                                     options=[Choice(value=c.value, label=c.label) for c in LoopChannel]),
                         DateTimeInput(id="when", label="When", initial_epoch=int(now.timestamp())),
                         TextInput(id="note", label="Note (optional)", multiline=True, required=False)],
+                metadata={"case": case_id})
+
+
+SNOOZE_CHOICES = [("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("2d", "2 days"), ("3d", "3 days")]
+
+
+def snooze_form(case_id: int) -> Form:
+    return Form(callback=CaseForm.SNOOZE.value, title=f"Snooze case #{case_id}", submit="Snooze",
+                intro=[Context(spans=[plain("Reminders about this case pause until then; managers still see it.")])],
+                inputs=[ChoiceInput(id="for", label="Snooze for", initial="4h",
+                                    options=[Choice(value=v, label=lbl) for v, lbl in SNOOZE_CHOICES]),
+                        TextInput(id="reason", label="Why?", multiline=True, required=True, max_length=1000)],
                 metadata={"case": case_id})

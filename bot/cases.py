@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot.config import Workspace
+from bot.config import Workspace, format_duration
 from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
 from bot.messages import PersonRef
 from bot.resolved import STEPS, CaseStatus, LoopChannel, ResolvedStep, RootCause
@@ -334,3 +334,25 @@ def reopen(session: Session, actor: Actor, case_id: int, *, reason: str, now: da
     case.closed_at = None
     case.close_reason = None
     return _record(session, case, "reopened", actor, now, reason=reason, round=case.round)
+
+
+def snooze(session: Session, actor: Actor, case_id: int, *, until: datetime, reason: str, max_snooze: timedelta,
+           now: datetime | None = None) -> CaseEvent:
+    """Hold the owner's reminders until `until` (at most `max_snooze` ahead); a reason is required."""
+    now = now or utcnow()
+    case = get_case(session, case_id)
+    _require_active(case, "snooze it")
+    if case.owner_id != actor.id and not actor.manages_team(case.team):
+        raise NotAllowed(f"Only the case owner or a manager of the {case.team} team can snooze case #{case.id}.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BadInput("Say why you are snoozing the reminders (a reason is required).", field="reason")
+    if len(reason) > MAX_REASON:
+        raise BadInput(f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}).", field="reason")
+    if until <= now:
+        raise BadInput("Snooze until a time in the future.", field="until")
+    if until > now + max_snooze:
+        raise BadInput(f"Reminders can be snoozed for at most {format_duration(max_snooze)}.", field="until")
+    case.snoozed_until = until
+    case.snooze_reason = reason
+    return _record(session, case, "snoozed", actor, now, until=until.isoformat(), reason=reason)

@@ -104,8 +104,13 @@ class Sla(_Strict):
     respond_within: timedelta = timedelta(hours=24)
     resolve_within: timedelta = timedelta(days=5)
     business_hours: bool = False
+    remind_before: timedelta = Field(default=timedelta(hours=2), description="owner reminder before a due time")
+    escalate_after: timedelta = Field(default=timedelta(hours=4), description="overdue this long: tell managers")
+    unclaimed_after: timedelta = Field(default=timedelta(hours=1), description="prompt the channel for an owner")
+    snooze_max: timedelta = Field(default=timedelta(days=3), description="longest snooze an owner may set")
 
-    @field_validator("respond_within", "resolve_within", mode="before")
+    @field_validator("respond_within", "resolve_within", "remind_before", "escalate_after", "unclaimed_after",
+                     "snooze_max", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> timedelta:
         return parse_duration(v)

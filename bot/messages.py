@@ -169,6 +169,7 @@ class Message(_Model):
 
     text: str
     blocks: list[Block] = []
+    broadcast: bool = False  # a thread reply that should also show in the channel
 
 
 # --- forms (Slack modals, Teams cards with inputs) -------------------------------------------

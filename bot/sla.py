@@ -39,3 +39,19 @@ def due_times(opened_at: datetime, sla: Sla, zone: ZoneInfo,
         return (add_business_time(opened_at, sla.respond_within, zone, hours),
                 add_business_time(opened_at, sla.resolve_within, zone, hours))
     return opened_at + sla.respond_within, opened_at + sla.resolve_within
+
+
+def next_working_instant(at: datetime, zone: ZoneInfo, hours: BusinessHours) -> datetime:
+    """`at` if it falls in working hours in `zone`, else the start of the next working period."""
+    local = at.astimezone(zone)
+    for offset in range(0, 15):
+        day = local.date() + timedelta(days=offset)
+        if day.weekday() not in hours.days:
+            continue
+        open_at = datetime.combine(day, hours.start, tzinfo=zone)
+        close_at = datetime.combine(day, hours.end, tzinfo=zone)
+        if offset == 0 and open_at <= local < close_at:
+            return at
+        if local < open_at:
+            return open_at.astimezone(at.tzinfo)
+    return at  # no working days configured: never hold a message back

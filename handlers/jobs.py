@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from bot.config import Settings, Workspace
 from bot.outbox import Deliverer
+from bot.schedule import run_due_jobs
 from handlers.platforms import delivery_ports
+from storage.db import session_scope
+from storage.models import Case, Member
 from storage.types import utcnow
 
+log = logging.getLogger(__name__)
 
-async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: datetime | None = None) -> dict[str, Any]:
+TZ_REFRESH = timedelta(days=7)
+
+
+async def refresh_time_zones(engine: Engine, settings: Settings, now: datetime) -> int:
+    """Fill in owners' and managers' time zones from their Slack profiles (weekly), for quiet hours."""
+    if not settings.slack_bot_token:
+        return 0
+    from handlers.slack.profiles import refresh_time_zones as slack_refresh
+
+    return await slack_refresh(engine, settings, now, stale_after=TZ_REFRESH)
+
+
+async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: datetime | None = None,
+                  deliverer: Deliverer | None = None) -> dict[str, Any]:
     """Do everything due at `at` once, then deliver what that queued. Safe to repeat."""
     at = at or utcnow()
     summary: dict[str, Any] = {"at": at.isoformat()}
-    ports = delivery_ports(settings)
-    if ports:
-        summary["delivered"] = await Deliverer(engine, ports).drain(now=max(at, utcnow()))
+    try:
+        summary["time_zones_refreshed"] = await refresh_time_zones(engine, settings, at)
+    except Exception as exc:  # profiles are a nicety: nudges go out in the workspace zone without them
+        log.warning("could not refresh time zones: %r", exc)
+    import asyncio
+
+    summary["queued"] = await asyncio.to_thread(run_due_jobs, engine, ws, at)
+    if deliverer is None:
+        ports = delivery_ports(settings)
+        deliverer = Deliverer(engine, ports) if ports else None
+    if deliverer is not None:
+        # Deliver what is due by the later of `at` and the wall clock: a message held for someone's
+        # working hours stays queued until then.
+        summary["delivered"] = await deliverer.drain(now=max(at, utcnow()))
     else:
         summary["delivered"] = 0
         summary["note"] = "no chat platform configured; messages stay queued in the outbox"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import datetime, timezone
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -60,9 +61,32 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover
             pass
+    scheduler = start_scheduler(engine, ws, settings, services)
     try:
         await stop.wait()
     finally:
+        scheduler.shutdown(wait=False)
         if socket_handler is not None:
             await socket_handler.close_async()
         await runner.cleanup()
+
+
+def start_scheduler(engine: Engine, ws: Workspace, settings: Settings, services: Services):  # type: ignore[no-untyped-def]
+    """APScheduler, in this event loop: every minute, do what the database says is due."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from handlers.jobs import run_due
+
+    async def tick() -> None:
+        try:
+            await run_due(engine, ws, settings, deliverer=services.deliverer)
+        except Exception:
+            log.exception("scheduled run-due failed; the next tick retries")
+
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    # A stable id and replace_existing: restarting never stacks a second copy of the job; a missed
+    # tick coalesces into one run, and the work itself is claimed in the database.
+    scheduler.add_job(tick, "interval", seconds=60, id="cxloop-run-due", replace_existing=True, coalesce=True,
+                      max_instances=1, misfire_grace_time=300, next_run_time=datetime.now(timezone.utc))
+    scheduler.start()
+    return scheduler

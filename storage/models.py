@@ -61,6 +61,8 @@ class Case(SQLModel, table=True):
     root_cause: Optional[str] = Field(default=None, max_length=32)
     round: int = Field(default=0, description="bumped on every reopen; steps belong to a round")
     dm_key: Optional[str] = Field(default=None, max_length=200, description="outbox key of the owner's DM")
+    snoozed_until: Optional[datetime] = _at()
+    snooze_reason: Optional[str] = Field(default=None, sa_type=Text)
     version: int = Field(default=0, description="bumped on every change; lets alerts be re-rendered once")
 
 
@@ -103,6 +105,7 @@ class Member(SQLModel, table=True):
     name: Optional[str] = Field(default=None, max_length=200)
     email: Optional[str] = Field(default=None, max_length=320)
     tz: Optional[str] = Field(default=None, max_length=64)
+    tz_checked_at: Optional[datetime] = _at()
     role: str = Field(default="agent", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -167,3 +170,48 @@ class ProcessedEvent(SQLModel, table=True):
     source: str = Field(max_length=32)
     event_id: str = Field(max_length=200)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class CaseNudge(SQLModel, table=True):
+    """A reminder, overdue notice or escalation that was queued: one row per (case, kind, due time)."""
+
+    __tablename__ = "case_nudge"
+    __table_args__ = (UniqueConstraint("case_id", "kind", "due_at", name="uq_nudge_once"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cx_case.id", index=True)
+    kind: str = Field(max_length=32)
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class JobClaim(SQLModel, table=True):
+    """Scheduled work done once per key (a team's digest for a week, a Customer Service Week prompt)."""
+
+    __tablename__ = "job_claim"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Pledge(SQLModel, table=True):
+    """A customer-service pledge taken during Customer Service Week."""
+
+    __table_args__ = (UniqueConstraint("year", "member_id", name="uq_pledge_once"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    year: int
+    member_id: int = Field(foreign_key="member.id")
+    team: Optional[str] = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Story(SQLModel, table=True):
+    """A customer story someone shared (Customer Service Week, Thursday)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    team: Optional[str] = Field(default=None, max_length=64)
+    text: str = Field(sa_type=Text)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)

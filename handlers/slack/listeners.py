@@ -194,6 +194,39 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
         await open_form(body, client, build)
 
+    @app.action(CaseAction.SNOOZE.value)
+    @tracked
+    async def on_snooze(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        cid = int(_action_value(body)["case"])
+
+        def build(s: Session, actor) -> Form:  # type: ignore[no-untyped-def]
+            case = cases.get_case(s, cid)
+            cases._require_active(case, "snooze it")
+            if not (case.owner_id == actor.id or actor.manages_team(case.team)):
+                raise cases.NotAllowed(f"Only the case owner or a manager of the {case.team} team can snooze "
+                                       f"case #{cid}.")
+            return cm.snooze_form(cid)
+
+        await open_form(body, client, build)
+
+    @app.action(CaseAction.REMIND_OWNER.value)
+    @tracked
+    async def on_remind_owner(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        cid = int(_action_value(body)["case"])
+
+        def work(session: Session) -> None:
+            from bot.followup import ask_owner_for_update
+
+            ask_owner_for_update(session, rt.workspace, actor_of(session, body["user"]["id"]), cid, now=rt.now())
+
+        try:
+            await asyncio.to_thread(rt.transaction, work)
+            await _tell(client, body, f"Asked the owner of case #{cid} for an update.")
+        except CxError as exc:
+            await _tell(client, body, str(exc))
+
     # --- form submissions ------------------------------------------------------------------
 
     async def submit(ack: AsyncAck, body: dict[str, Any], form: Form, apply) -> None:  # type: ignore[no-untyped-def]
@@ -251,6 +284,26 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         form = cm.reassign_form(cid, None)
         await submit(ack, body, form, lambda s, a, v: cases.assign(
             s, a, cid, member_by_id(s, assignee), reason=v.get("reason"), now=rt.now()))
+
+    @app.view(CaseForm.SNOOZE.value)
+    @tracked
+    async def on_snooze_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        from bot.config import parse_duration
+
+        cid = int(meta(body)["case"])
+
+        def apply(s: Session, a, v: dict[str, Any]):  # type: ignore[no-untyped-def]
+            case = cases.get_case(s, cid)
+            sla = rt.workspace.sla_for(case.team) if case.team in {t.key for t in rt.workspace.teams} else rt.workspace.sla
+            choice = v.get("for") or ""
+            try:
+                until = rt.now() + parse_duration(choice)
+            except ValueError:
+                raise BadInput("Choose how long to snooze for.", field="for") from None
+            return cases.snooze(s, a, cid, until=until, reason=v.get("reason") or "", max_snooze=sla.snooze_max,
+                                now=rt.now())
+
+        await submit(ack, body, cm.snooze_form(cid), apply)
 
     @app.view(CaseForm.CLOSE_LOOP.value)
     @tracked

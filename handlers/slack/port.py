@@ -77,6 +77,8 @@ class SlackPort:
                       metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.dedupe_key}})
         if thread is not None:
             kwargs["thread_ts"] = thread.ref
+            if msg.broadcast:
+                kwargs["reply_broadcast"] = True
         resp = await self._call(self.client.chat_postMessage, **kwargs)
         done = Delivered(channel=resp["channel"], ref=resp["ts"])
         for b in msg.blocks:
