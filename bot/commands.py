@@ -36,6 +36,23 @@ class Command:
 
 
 REGISTRY: dict[str, Command] = {}
+# Modules that add subcommands with @command; imported on first dispatch so each feature keeps its
+# own commands beside its own code.
+EXTENSIONS = ("bot.digest", "bot.recognition", "bot.csweek", "bot.console")
+_loaded = False
+
+
+def load_extensions() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for name in EXTENSIONS:
+        try:
+            __import__(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    _loaded = True
 
 
 def command(name: str, usage: str, summary: str, role: Role = Role.AGENT):  # type: ignore[no-untyped-def]
@@ -56,6 +73,7 @@ def closest(word: str, options: list[str]) -> str | None:
 
 def dispatch(session: Session, ws: Workspace, actor: Actor, text: str, *, now: datetime) -> Reply:
     """Run one command line such as `case 42` for `actor`."""
+    load_extensions()
     try:
         words = shlex.split(text.strip())
     except ValueError:

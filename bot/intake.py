@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,20 @@ from bot.surveys import ResponseIn
 from storage.db import session_scope
 from storage.models import Case, ProcessedEvent, SurveyResponse
 from storage.types import utcnow
+
+
+# Called in the same transaction for every newly stored response, e.g. to turn praise naming a
+# team member into a shout-out. Features register themselves here at import.
+RESPONSE_HOOKS: list[Callable[[Session, Workspace, SurveyResponse, datetime], None]] = []
+
+
+def _load_hooks() -> None:
+    for name in ("bot.recognition",):
+        try:
+            __import__(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,8 @@ def store_response(session: Session, ws: Workspace, r: ResponseIn, *, now: datet
         case = open_case(session, ws, row, now=now)
         publish_opened(session, ws, case)
         case_id = case.id
+    for hook in RESPONSE_HOOKS:
+        hook(session, ws, row, now)
     return IntakeResult(response_id=row.id, case_id=case_id, created=True)
 
 
@@ -111,3 +128,6 @@ def record_comment_update(engine: Engine, ws: Workspace, r: ResponseIn, *, event
         if event_id:
             session.add(ProcessedEvent(source=r.source, event_id=event_id))
         return result
+
+
+_load_hooks()

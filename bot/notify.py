@@ -22,6 +22,8 @@ def channel_targets(ws: Workspace, team: str) -> list[tuple[str, str]]:
     out = []
     if t.slack_channel:
         out.append(("slack", t.slack_channel))
+    if t.teams_channel:
+        out.append(("teams", t.teams_channel))
     return out
 
 
@@ -30,6 +32,8 @@ def member_targets(member: Member) -> list[tuple[str, str]]:
     out = []
     if member.slack_user_id:
         out.append(("slack", member.slack_user_id))
+    if member.teams_user_id:
+        out.append(("teams", member.teams_user_id))
     return out
 
 

@@ -215,3 +215,22 @@ class Story(SQLModel, table=True):
     team: Optional[str] = Field(default=None, max_length=64)
     text: str = Field(sa_type=Text)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class ConversationRef(SQLModel, table=True):
+    """Where the bot can reach people in Microsoft Teams: a channel, a team or a personal chat."""
+
+    __tablename__ = "conversation_ref"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    platform: str = Field(default="teams", max_length=16)
+    conversation_id: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=16, description="channel, personal or groupChat")
+    user_id: Optional[str] = Field(default=None, max_length=200, index=True, description="personal chats: the user")
+    team_id: Optional[str] = Field(default=None, max_length=300)
+    tenant_id: Optional[str] = Field(default=None, max_length=100)
+    service_url: str = Field(max_length=500)
+    name: Optional[str] = Field(default=None, max_length=300)
+    reference: Any = Field(sa_column=Column(JSON, nullable=False), description="the serialized ConversationReference")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

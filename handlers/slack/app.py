@@ -45,7 +45,18 @@ def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | No
     from handlers.slack import listeners
 
     listeners.register(app, rt)
+    for name in EXTRA_LISTENERS:
+        try:
+            module = __import__(name, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app, rt)
     return app
 
 
-ACTION = re.compile
+# Feature modules with their own Slack listeners, each exposing register(app, rt).
+EXTRA_LISTENERS = ("handlers.slack.listeners_recognition", "handlers.slack.listeners_digest",
+                   "handlers.slack.listeners_console")
+
