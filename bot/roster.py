@@ -10,7 +10,7 @@ from bot.config import Workspace
 from bot.errors import NotFound
 from bot.messages import PersonRef
 from bot.resolved import Role
-from storage.models import Member, TeamMembership
+from storage.models import AuditEntry, Member, TeamMembership
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ def sync_workspace(session: Session, ws: Workspace) -> None:
     for uid in ws.people:
         wanted.setdefault(uid, "agent")
     existing = {m.slack_user_id: m for m in session.exec(select(Member).where(Member.slack_user_id.in_(list(wanted))))}
+    chat_roles = {int(t.split(":")[1]) for t in session.exec(
+        select(AuditEntry.target).where(AuditEntry.action == "role"))}
     for uid, role in wanted.items():
         person = ws.people.get(uid)
         m = existing.get(uid)
@@ -72,7 +74,8 @@ def sync_workspace(session: Session, ws: Workspace) -> None:
                        tz=person.tz if person else None)
             session.add(m)
             existing[uid] = m
-        else:
+        elif m.id not in chat_roles:
+            # A role set in chat (`/cx role`) stands; otherwise the YAML may only raise a role.
             m.role = _higher(m.role, role)
             if person and not m.name:
                 m.name = person.name
@@ -89,8 +92,9 @@ def sync_workspace(session: Session, ws: Workspace) -> None:
                 tm = TeamMembership(team=t.key, member_id=mid, is_manager=manager)
                 session.add(tm)
                 have[(t.key, mid)] = tm
-            elif manager and not tm.is_manager:
+            elif manager and not tm.is_manager and not tm.removed:
                 tm.is_manager = True
+            # A removal made in chat stands: the YAML does not bring people back.
     session.flush()
 
 
@@ -113,7 +117,8 @@ def member_by_id(session: Session, member_id: int) -> Member:
 
 
 def actor_for(session: Session, member: Member) -> Actor:
-    rows = session.exec(select(TeamMembership).where(TeamMembership.member_id == member.id)).all()
+    rows = session.exec(select(TeamMembership).where(TeamMembership.member_id == member.id,
+                                                     TeamMembership.removed == False)).all()  # noqa: E712
     return Actor(member=member, role=Role(member.role),
                  teams=frozenset(r.team for r in rows),
                  manages=frozenset(r.team for r in rows if r.is_manager))
@@ -123,7 +128,8 @@ def team_members(session: Session, team: str) -> list[Member]:
     """The team's members (not counting managers-only), in a stable order."""
     rows = session.exec(
         select(Member).join(TeamMembership, TeamMembership.member_id == Member.id)
-        .where(TeamMembership.team == team, TeamMembership.is_manager == False)  # noqa: E712
+        .where(TeamMembership.team == team, TeamMembership.is_manager == False,  # noqa: E712
+               TeamMembership.removed == False)  # noqa: E712
         .order_by(Member.id)
     ).all()
     return list(rows)
@@ -132,7 +138,8 @@ def team_members(session: Session, team: str) -> list[Member]:
 def team_managers(session: Session, team: str) -> list[Member]:
     rows = session.exec(
         select(Member).join(TeamMembership, TeamMembership.member_id == Member.id)
-        .where(TeamMembership.team == team, TeamMembership.is_manager == True)  # noqa: E712
+        .where(TeamMembership.team == team, TeamMembership.is_manager == True,  # noqa: E712
+               TeamMembership.removed == False)  # noqa: E712
         .order_by(Member.id)
     ).all()
     return list(rows)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -19,17 +18,43 @@ from storage.types import utcnow
 T = TypeVar("T")
 
 
-@dataclass
 class Runtime:
-    engine: Engine
-    workspace: Workspace
-    settings: Settings
-    clock: Callable[[], datetime] = utcnow
-    # Called after work is queued so the outbox worker wakes at once instead of at its next poll.
-    on_queued: list[Callable[[], None]] = field(default_factory=list)
-    # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
-    inflight: int = 0
-    _idle: asyncio.Condition | None = None
+    def __init__(self, engine: Engine, workspace: Workspace, settings: Settings,
+                 clock: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.base_workspace = workspace
+        self.settings = settings
+        self.clock = clock
+        # Called after work is queued so the outbox worker wakes at once instead of at its next poll.
+        self.on_queued: list[Callable[[], None]] = []
+        # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
+        self.inflight = 0
+        self._idle: asyncio.Condition | None = None
+        self._ws_cache: tuple[Any, Workspace] | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        """The YAML workspace with the changes made in chat, re-read when those change."""
+        from bot.teamconfig import effective_workspace, settings_version
+
+        with Session(self.engine) as s:
+            version = settings_version(s)
+            if self._ws_cache is not None and self._ws_cache[0] == version:
+                return self._ws_cache[1]
+            ws = effective_workspace(s, self.base_workspace)
+        self._ws_cache = (version, ws)
+        return ws
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def transaction(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in one transaction, then wake the delivery worker."""
+        with session_scope(self.engine) as session:
+            result = fn(session)
+        for cb in self.on_queued:
+            cb()
+        return result
 
     @asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
@@ -54,14 +79,3 @@ class Runtime:
                 await self._idle.wait_for(lambda: self.inflight == 0)  # type: ignore[union-attr]
 
         await asyncio.wait_for(_wait(), timeout)
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    def transaction(self, fn: Callable[[Session], T]) -> T:
-        """Run `fn` in one transaction, then wake the delivery worker."""
-        with session_scope(self.engine) as session:
-            result = fn(session)
-        for cb in self.on_queued:
-            cb()
-        return result

@@ -55,11 +55,13 @@ def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
     """Migrate, load the workspace, and make sure its people exist in the database."""
     from bot.roster import sync_workspace
 
+    from bot.teamconfig import effective_workspace
+
     ws = _workspace(settings)
     engine = _engine(settings)
     with session_scope(engine) as s:
         sync_workspace(s, ws)
-    return engine, ws
+        return engine, effective_workspace(s, ws)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.serve import serve
 
-    engine, ws = _prepare(settings)
+    engine, ws = _prepare(settings, effective=False)
     asyncio.run(serve(engine, ws, settings, host=args.host, port=args.port))
     return 0
 

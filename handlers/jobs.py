@@ -42,6 +42,10 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
         log.warning("could not refresh time zones: %r", exc)
     import asyncio
 
+    from bot.teamconfig import effective_workspace
+
+    with Session(engine) as s:
+        ws = effective_workspace(s, ws)
     summary["queued"] = await asyncio.to_thread(run_due_jobs, engine, ws, at)
     if deliverer is None:
         ports = delivery_ports(settings)

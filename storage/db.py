@@ -38,9 +38,13 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-            # Take the write lock up front so two writers queue instead of failing mid-transaction.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            # Writers take the write lock up front so two of them queue (busy timeout) instead of
+            # failing when a read lock cannot be upgraded; readers never block anyone in WAL mode.
+            if conn.get_execution_options().get("cx_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         # pysqlite's own transaction handling must be off for BEGIN IMMEDIATE to take effect.
         @event.listens_for(engine, "connect")
@@ -57,8 +61,8 @@ def is_postgres(engine: Engine) -> bool:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    """A writing session that commits on success and rolls back on error."""
+    with Session(engine.execution_options(cx_write=True), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

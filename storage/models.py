@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -118,6 +118,8 @@ class TeamMembership(SQLModel, table=True):
     team: str = Field(max_length=64, index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     is_manager: bool = False
+    removed: bool = Field(default=False, sa_column_kwargs={"server_default": false()},
+                          description="removed in chat; the YAML must not bring them back")
 
 
 class Shoutout(SQLModel, table=True):
@@ -234,3 +236,31 @@ class ConversationRef(SQLModel, table=True):
     reference: Any = Field(sa_column=Column(JSON, nullable=False), description="the serialized ConversationReference")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class TeamSetting(SQLModel, table=True):
+    """A team setting changed in chat; it overrides the workspace YAML."""
+
+    __tablename__ = "team_setting"
+    __table_args__ = (UniqueConstraint("team", "field", name="uq_team_setting"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team: str = Field(max_length=64, index=True)
+    field: str = Field(max_length=32)
+    value: Any = Field(sa_column=Column(JSON, nullable=True))
+    updated_by: Optional[int] = Field(default=None, foreign_key="member.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what in chat, when, from what to what."""
+
+    __tablename__ = "audit_entry"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    actor_id: Optional[int] = Field(default=None, foreign_key="member.id")
+    action: str = Field(max_length=48)
+    target: str = Field(max_length=200)
+    old: Optional[Any] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    new: Optional[Any] = Field(default=None, sa_column=Column(JSON, nullable=True))
