@@ -2,30 +2,66 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
 from bot.commands import _case_line
 from bot.config import Workspace
-from bot.messages import Block, Context, Divider, Header, Message, Section, plain
+from bot.messages import Block, Context, Divider, Fields, FieldItem, Header, Mention, Message, Section, Span, plain
 from bot.resolved import CaseStatus
-from bot.roster import Actor
-from storage.models import Case
+from bot.roster import Actor, person_ref
+from bot.scores import compute_scores
+from storage.models import Case, Member, Shoutout
+
+LIMIT = 20  # per list: the Home tab has room for 100 blocks in all
 
 
 def home_view(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -> Message:
-    mine = session.exec(select(Case).where(Case.owner_id == actor.id,
-                                           Case.status.in_([CaseStatus.IN_PROGRESS.value, CaseStatus.RESOLVED.value]))
-                        .order_by(Case.resolve_due_at).limit(30)).all()
-    blocks: list[Block] = [Header(text="Your cases")]
-    blocks += [Section(spans=_case_line(session, ws, c)) for c in mine] or [
+    """The viewer's open cases, their team queues (managers), this week's scores, recent shout-outs."""
+    mine = session.exec(select(Case).where(Case.owner_id == actor.id, Case.status.in_(
+        [CaseStatus.IN_PROGRESS.value, CaseStatus.RESOLVED.value])).order_by(Case.resolve_due_at)).all()
+    blocks: list[Block] = [Header(text=f"Your cases ({len(mine)})")]
+    blocks += [Section(spans=_case_line(session, ws, c)) for c in mine[:LIMIT]] or [
         Context(spans=[plain("You have no open cases.")])]
-    managed = sorted(actor.manages) if not actor.is_admin else [t.key for t in ws.teams]
+    if len(mine) > LIMIT:
+        blocks.append(Context(spans=[plain(f"…and {len(mine) - LIMIT} more: `/cx mine` lists them all.")]))
+    managed = [t.key for t in ws.teams] if actor.is_admin else sorted(actor.manages)
     for team in managed:
         queue = session.exec(select(Case).where(Case.team == team, Case.status == CaseStatus.OPEN.value)
-                             .order_by(Case.opened_at).limit(15)).all()
+                             .order_by(Case.opened_at)).all()
         blocks += [Divider(), Header(text=f"{ws.team(team).title}: unclaimed ({len(queue)})")]
-        blocks += [Section(spans=_case_line(session, ws, c)) for c in queue] or [
+        blocks += [Section(spans=_case_line(session, ws, c)) for c in queue[:10]] or [
             Context(spans=[plain("Nothing waiting.")])]
+        if len(queue) > 10:
+            blocks.append(Context(spans=[plain(f"…and {len(queue) - 10} more: `/cx open {team}` pages through them.")]))
+    teams = sorted(set(actor.teams) | set(managed))
+    week_start = now - timedelta(days=7)
+    blocks += [Divider(), Header(text="This week's scores")]
+    groups = {g.key: g for g in compute_scores(session.get_bind(), since=week_start, until=now, by="team")}  # type: ignore[arg-type]
+    shown = [k for k in teams if k in groups] or sorted(groups)
+    for key in shown[:6]:
+        g = groups[key]
+
+        def fmt(v: object, pct: bool = False) -> str:
+            return "—" if v is None else (f"{v}%" if pct else f"{v:+.1f}")
+
+        blocks.append(Fields(items=[
+            FieldItem(label=f"{key} · NPS ({g.nps.responses})", value=[plain(fmt(g.nps.score))]),
+            FieldItem(label=f"CSAT ({g.csat.responses})", value=[plain(fmt(g.csat.score, True))]),
+            FieldItem(label=f"CES ({g.ces.responses})", value=[plain(fmt(g.ces.score, True))])]))
+    if not shown:
+        blocks.append(Context(spans=[plain("No survey answers in the last 7 days.")]))
+    q = select(Shoutout).where(Shoutout.status == "posted", Shoutout.source != "loop")
+    if teams:
+        q = q.where(Shoutout.team.in_(teams))
+    recent = session.exec(q.order_by(Shoutout.created_at.desc()).limit(5)).all()
+    blocks += [Divider(), Header(text="Recent shout-outs")]
+    for so in recent:
+        to = session.get(Member, so.to_member_id)
+        spans: list[Span] = [plain("🎉 "), *([Mention(person=person_ref(to))] if to else []),
+                             plain(f" — {so.text[:200]}")]
+        blocks.append(Section(spans=spans))
+    if not recent:
+        blocks.append(Context(spans=[plain("No shout-outs yet: `/cx kudos @someone for …` starts one.")]))
     return Message(text="cxloop home", blocks=blocks[:100])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlmodel import Session, select
 
 from bot import case_messages as cm
@@ -54,6 +56,7 @@ def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
                         message=part, thread_key=key, case_id=case.id)
     if case.owner_id is not None:
         _new_owner_dm(session, ws, case)
+    _homes_for_case(session, case)
 
 
 def _new_owner_dm(session: Session, ws: Workspace, case: Case) -> None:
@@ -91,6 +94,7 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
         for ev in events:
             enqueue(session, key=f"{key}:event:{ev.id}", platform=platform, action="post", target=channel,
                     message=_note(session, view, ev), thread_key=key, case_id=case.id)
+    _homes_for_case(session, case, [e.detail.get("previous_owner_id") for e in events if e.detail])
     if event.kind in ("taken", "assigned", "reassigned", "auto_assigned"):
         _new_owner_dm(session, ws, case)
     elif case.dm_key and case.owner_id:
@@ -117,3 +121,25 @@ def publish_comment_added(session: Session, ws: Workspace, case: Case) -> None:
         for i, part in enumerate(cm.full_comment_messages(view)):
             enqueue(session, key=f"{key}:comment-v{case.version}:{i}", platform=platform, action="post",
                     target=channel, message=part, thread_key=key, case_id=case.id)
+
+
+def refresh_homes(session: Session, members: list[Member | None]) -> None:
+    """Ask for these people's App Home to be re-published (built from the database when sent)."""
+    seen: set[int] = set()
+    for m in members:
+        if m is None or m.id is None or m.id in seen:
+            continue
+        seen.add(m.id)
+        for platform, user in member_targets(m):
+            if platform != "slack":
+                continue  # Teams has no App Home
+            enqueue(session, key=f"{platform}:home:{m.id}:{uuid.uuid4().hex}", platform=platform, action="home",
+                    target=user, message={})
+
+
+def _homes_for_case(session: Session, case: Case, extra: list[int | None] = ()) -> None:  # type: ignore[assignment]
+    from bot.roster import team_managers
+
+    ids = [case.owner_id, *extra]
+    people = [session.get(Member, i) for i in ids if i]
+    refresh_homes(session, people + list(team_managers(session, case.team)))

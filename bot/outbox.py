@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -41,7 +42,7 @@ def enqueue(session: Session, *, key: str, platform: str, action: str, target: s
     """Queue a message once. Returns False when the key was already queued (nothing is added)."""
     if session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)).first() is not None:  # type: ignore[call-overload]
         return False
-    payload = message.model_dump(mode="json") if isinstance(message, Message) else message
+    payload = message.model_dump(mode="json") if isinstance(message, Message) else (message or {})
     row = OutboxMessage(dedupe_key=key, platform=platform, action=action, target=target, payload=payload,
                         thread_key=thread_key, anchor_key=anchor_key, case_id=case_id,
                         next_attempt_at=not_before or utcnow())
@@ -51,6 +52,14 @@ def enqueue(session: Session, *, key: str, platform: str, action: str, target: s
     except IntegrityError:
         # Another transaction queued the same key first: that one wins, nothing is doubled.
         return False
+    if action == "home":
+        # The Home tab shows current state when it is delivered: one pending refresh is enough.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.platform == platform, OutboxMessage.target == target, OutboxMessage.action == "home",
+                   OutboxMessage.status == "pending", OutboxMessage.id != row.id)
+            .values(status="superseded")
+        )
     if action == "update" and anchor_key:
         # Only the newest version of a message matters; older queued edits are dropped.
         session.execute(
@@ -146,8 +155,12 @@ def _backoff(attempts: int) -> timedelta:
 class Deliverer:
     """Drains the outbox through one port per platform."""
 
-    def __init__(self, engine: Engine, ports: list[ChatPort], *, me: str | None = None, batch: int = 200):
+    def __init__(self, engine: Engine, ports: list[ChatPort], *, me: str | None = None, batch: int = 200,
+                 prepare: Callable[[OutboxMessage], dict[str, Any] | None] | None = None):
         self.engine = engine
+        # Builds a payload at delivery time for rows queued without one (the App Home, which must
+        # show the state when it is published, not when the refresh was asked for).
+        self.prepare = prepare
         self.ports = {p.platform: p for p in ports}
         self.me = me or worker_id()
         self.batch = batch
@@ -221,6 +234,12 @@ class Deliverer:
                                     next_attempt_at=utcnow() + timedelta(seconds=1))
             return False
         try:
+            if not row.payload:
+                payload = await asyncio.to_thread(self.prepare, row) if self.prepare is not None else None
+                if payload is None:
+                    await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="superseded")
+                    return False
+                row.payload = payload
             done = None
             if row.attempts > 1 and row.action in ("post", "dm"):
                 done = await port.find_sent(row, thread=thread)

@@ -126,7 +126,8 @@ def compute_scores(engine: Engine, *, since: datetime | None = None, until: date
     stmt = select(*columns).where(and_(True, *conds))
     stmt = stmt.group_by(*( [group_col, kind] if group_col is not None and by != "survey" else [kind]))
     groups: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
+    # A read: never take SQLite's write lock, even when handed a writing session's bind.
+    with engine.execution_options(cx_write=False).connect() as conn:
         for row in conn.execute(stmt):
             m = row._mapping
             if by == "survey":

@@ -48,8 +48,10 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
         ws = effective_workspace(s, ws)
     summary["queued"] = await asyncio.to_thread(run_due_jobs, engine, ws, at)
     if deliverer is None:
-        ports = delivery_ports(settings)
-        deliverer = Deliverer(engine, ports) if ports else None
+        from bot.runtime import Runtime
+        from handlers.serve import make_deliverer
+
+        deliverer = make_deliverer(Runtime(engine=engine, workspace=ws, settings=settings))
     if deliverer is not None:
         # Deliver what is due by the later of `at` and the wall clock: a message held for someone's
         # working hours stays queued until then.

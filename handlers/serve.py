@@ -19,13 +19,37 @@ from handlers.server import Services, build_web_app
 log = logging.getLogger(__name__)
 
 
+def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-def]
+    """The App Home for a queued refresh, built from the database at delivery time."""
+    if row.action != "home":
+        return None
+    from sqlmodel import Session, select
+
+    from bot.home import home_view
+    from bot.roster import actor_for
+    from storage.models import Member
+
+    with Session(rt.engine) as s:
+        m = s.exec(select(Member).where(Member.slack_user_id == row.target)).first()
+        if m is None:
+            return None
+        return home_view(s, rt.workspace, actor_for(s, m), now=rt.now()).model_dump(mode="json")
+
+
+def make_deliverer(rt: Runtime) -> Deliverer | None:
+    """The outbox worker for every configured platform, or None when there is none."""
+    ports = delivery_ports(rt.settings)
+    if not ports:
+        return None
+    return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))
+
+
 def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime: Runtime | None = None) -> Services:
     """Everything one server process runs, from the settings."""
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
     services = Services(runtime=rt)
-    ports = delivery_ports(settings)
-    if ports:
-        services.deliverer = Deliverer(engine, ports)
+    services.deliverer = make_deliverer(rt)
+    if services.deliverer is not None:
         rt.on_queued.append(services.deliverer.nudge)
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
         from handlers.slack.app import build_app

@@ -357,17 +357,42 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.command("/cx")
     @tracked
-    async def on_cx(ack: AsyncAck, body: dict[str, Any], respond, client: AsyncWebClient) -> None:  # type: ignore[no-untyped-def]
+    async def on_cx(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         text = body.get("text") or ""
+        user, channel = body["user_id"], body.get("channel_id")
 
         def run(session: Session) -> commands.Reply:
-            actor = actor_of(session, body["user_id"])
+            actor = actor_of(session, user)
             return commands.dispatch(session, rt.workspace, actor, text, now=rt.now())
 
-        try:
-            reply = await asyncio.to_thread(rt.transaction, run)
-        except CxError as exc:
-            await ack(response_type="ephemeral", text=render.safe(str(exc)))
+        async def answer(reply_or_error: commands.Reply | CxError, *, via_ack: bool) -> None:
+            if isinstance(reply_or_error, CxError):
+                args: dict[str, Any] = {"text": render.safe(str(reply_or_error))}
+                public = False
+            else:
+                args = render.message(reply_or_error.message)
+                public = reply_or_error.public
+            if via_ack:
+                await ack(response_type="in_channel" if public else "ephemeral", **args)
+            elif public and channel:
+                await client.chat_postMessage(channel=channel, **args)
+            elif channel:
+                await client.chat_postEphemeral(channel=channel, user=user, **args)
+
+        async def attempt() -> commands.Reply | CxError:
+            try:
+                return await asyncio.to_thread(rt.transaction, run)
+            except CxError as exc:
+                return exc
+
+        task = asyncio.ensure_future(attempt())
+        # Slack wants an answer within 3 seconds: slow commands are acknowledged first, answered after.
+        done, _ = await asyncio.wait({task}, timeout=SLOW_COMMAND)
+        if task in done:
+            await answer(task.result(), via_ack=True)
             return
-        rendered = render.message(reply.message)
-        await ack(response_type="in_channel" if reply.public else "ephemeral", **rendered)
+        await ack(response_type="ephemeral", text="Working on it…")
+        await answer(await task, via_ack=False)
+
+
+SLOW_COMMAND = 2.0

@@ -67,6 +67,10 @@ class SlackPort:
 
     async def send(self, row: OutboxMessage, *, thread: Delivered | None, anchor: Delivered | None) -> Delivered:
         msg = Message.model_validate(row.payload)
+        if row.action == "home":
+            await self._call(self.client.views_publish, user_id=row.target,
+                             view={"type": "home", "blocks": render.blocks(msg.blocks)[:100]})
+            return Delivered(channel=row.target, ref="home")
         rendered = render.message(msg)
         if row.action == "update":
             assert anchor is not None

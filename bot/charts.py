@@ -1,0 +1,74 @@
+"""Charts as PNG bytes, drawn off-screen (Agg) with no display and no pyplot global state."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+# About 900 x 450 pixels: readable in a chat thread, small enough to upload in a moment.
+WIDTH_IN, HEIGHT_IN, DPI = 9.0, 4.5, 100
+
+
+@dataclass(frozen=True)
+class Series:
+    """One score over the weeks; None is a week with no answers (drawn as a gap, never as zero)."""
+
+    name: str
+    values: Sequence[float | int | None]
+    low: float
+    high: float
+    unit: str = ""
+    color: str = "#1f77b4"
+    decimals: int = 1
+
+    def label(self, value: float | int) -> str:
+        return f"{value:.{self.decimals}f}{self.unit}"
+
+
+def trend_png(weeks: Sequence[date], series: Sequence[Series], *, title: str) -> bytes:
+    """Small multiples: one panel per series, weeks along the bottom; returns PNG bytes."""
+    # Imported here: matplotlib is only needed when a chart is drawn, not on every command.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(series), squeeze=False)[0]
+    xs = list(range(len(weeks)))
+    labels = [f"{d.day} {d:%b}" for d in weeks]
+    for ax, s in zip(axes, series, strict=True):
+        ys = [math.nan if v is None else float(v) for v in s.values]
+        ax.plot(xs, ys, color=s.color, linewidth=2, marker="o", markersize=5)
+        for x, y in zip(xs, ys, strict=True):
+            if not math.isnan(y):
+                ax.annotate(s.label(y), (x, y), textcoords="offset points", xytext=(0, 7), ha="center",
+                            fontsize=7, color="#333333")
+        if s.low < 0 < s.high:
+            ax.axhline(0, color="#999999", linewidth=0.8)
+        margin = (s.high - s.low) * 0.08
+        ax.set_ylim(s.low - margin, s.high + margin)
+        ax.set_xlim(-0.5, len(weeks) - 0.5)
+        latest = s.values[-1] if s.values else None
+        heading = s.name if latest is None else f"{s.name}: {s.label(latest)}"
+        ax.set_title(heading, fontsize=11, fontweight="bold")
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if all(v is None for v in s.values):
+            ax.text(0.5, 0.5, "no answers", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=9, color="#777777")
+    fig.suptitle(title, fontsize=11)
+    fig.text(0.5, 0.01, "Week starting · a gap is a week with no answers", ha="center", fontsize=7,
+             color="#666666")
+    # Fixed margins rather than tight_layout, which costs more than drawing the chart.
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.82, bottom=0.2, wspace=0.28)
+    buf = io.BytesIO()
+    # No timestamp or software tag: the same figures give the same bytes.
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
