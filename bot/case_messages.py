@@ -26,11 +26,11 @@ def when(at: datetime | None) -> Text | When:
 
 
 def mask_email(email: str | None) -> str | None:
-    """d***@example.com: enough to recognise, not enough to harvest."""
+    """d…@example.com: enough to recognise, not enough to harvest (no '*', which is markup in Slack)."""
     if not email or "@" not in email:
         return email
     local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
+    return f"{local[:1]}…@{domain}"
 
 
 def severity(survey: str, score: int) -> tuple[str, str]:
@@ -249,6 +249,8 @@ def event_message(view: CaseView, event: CaseEvent, actor: PersonRef | None, sub
         spans = [*who, plain("snoozed the reminders until "), when(until), plain(f": {d.get('reason', '')}")]
     elif k in ("dismissed", "reopened"):
         spans = [*who, plain(f"{EVENT_TEXT[k]} {d.get('reason', '')}")]
+    elif k in ("resolved", "opened", "escalated"):
+        spans = [plain(EVENT_TEXT[k])]
     else:
         spans = [*who, plain(EVENT_TEXT.get(k, k.replace("_", " ") + "."))]
     return Message(text=f"Case #{view.case.id}: {k.replace('_', ' ')}", blocks=[Section(spans=spans)])

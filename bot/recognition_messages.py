@@ -145,13 +145,18 @@ def plan_lines(monday: date, year: int) -> list[str]:
     ]
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def heads_up(monday: date, year: int, teams: list[str], at: time, zone: str) -> Message:
     """To every manager, a week before: the week's plan, one line per day."""
-    head = f"📅 Customer Service Week is next week: {week_label(monday)}"
+    # Dated, not "next week": a DM held for someone's working hours may be read later than it was sent.
+    head = f"📅 Customer Service Week is coming: {week_label(monday)}"
     return Message(text=head, blocks=[
-        Header(text="📅 Customer Service Week is next week"),
+        Header(text=f"📅 Customer Service Week starts {short_date(monday)}"),
         Section(spans=[plain(f"{week_label(monday)}. Each day at {at:%H:%M} ({zone}) cxloop posts that day's "
-                             f"prompt in the channel of {', '.join(teams)}. The plan:")]),
+                             f"prompt in the {_and(teams)} channel{'s' if len(teams) > 1 else ''}. The plan:")]),
         Section(spans=[plain("\n".join("• " + line for line in plan_lines(monday, year)))]),
         Context(spans=[plain("The goal: celebrate, recognize and reward. Nothing to set up; you'll get a DM on "
                              "Tuesday and Thursday with what you need.")])])
@@ -176,7 +181,7 @@ def kickoff(year: int, team: str, team_title: str, monday: date, pledged: int) -
                              f"look after our customers. Here's the week:")]),
         Section(spans=[plain("\n".join(f"• {short_date(date.fromordinal(monday.toordinal() + i))} — {title}"
                                        for i, title in enumerate(DAY_TITLES)))]),
-        Section(spans=[bold("The customer-service pledge\n"), plain(PLEDGE, style="italic")]),
+        Section(spans=[bold("The customer-service pledge"), plain("\n"), plain(PLEDGE, style="italic")]),
         Actions(elements=[Button(action=RecognitionAction.PLEDGE.value, label="✋ Take the pledge",
                                  value={"year": year, "team": team}, style="primary")]),
         _pledge_count(team_title, pledged)])
@@ -228,7 +233,7 @@ def fun_day(year: int) -> Message:
 def fun_thread(year: int) -> Message:
     game = game_for(year)
     return Message(text=f"How to play {game.name}", blocks=[
-        Section(spans=[bold(f"How to play {game.name}\n"), plain(game.how)])])
+        Section(spans=[bold(f"How to play {game.name}"), plain("\n" + game.how)])])
 
 
 def love_day(year: int, team: str) -> Message:
@@ -353,5 +358,5 @@ def wrap_up(year: int, team_title: str, stats: WeekStats) -> Message:
     return Message(text=f"🏁 Customer Service Week {year}: thank you!", blocks=[
         Header(text=f"🏁 That's a wrap: Customer Service Week {year}"),
         Section(spans=[plain("This week in " + team_title + ":\n" + "\n".join(lines))]),
-        Section(spans=[bold("Remember the pledge\n"), plain(PLEDGE, style="italic")]),
+        Section(spans=[bold("Remember the pledge"), plain("\n"), plain(PLEDGE, style="italic")]),
         Context(spans=[plain("Thank you for everything you do for our customers, this week and every week.")])])

@@ -199,7 +199,7 @@ class Demo:
             await self.settle()
             self.seen = len(self.slack.calls)
             c.print(f"  ✅ step {i + 1}: {modal['title']['text']} — {values.get('note', '')}")
-        c.print(call_panel("chat.update", alert(), self.names, self.channels))
+        c.print(call_panel("chat.update", {**alert(), "channel": channel}, self.names, self.channels))
 
         self.scene("6 · Alice closes the loop with Dana")
         self.clock.advance(hours=1)
@@ -210,7 +210,7 @@ class Demo:
                                                "note": "Router working; Dana thanked the team."})
         await self.settle()
         self.seen = len(self.slack.calls)
-        c.print(call_panel("chat.update", alert(), self.names, self.channels))
+        c.print(call_panel("chat.update", {**alert(), "channel": channel}, self.names, self.channels))
         thread = [m for m in self.slack.messages(channel) if m.get("thread_ts") == alert()["ts"] and m["ts"] != alert()["ts"]]
         c.print(f"The case's history is in the alert's thread ({len(thread)} replies), e.g.:")
         for m in thread[-2:]:

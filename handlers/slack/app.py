@@ -31,7 +31,9 @@ def web_client(token: str | None, api_url: str | None = None, *, retries: bool =
 def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | None = None,
               bot_user_id: str = "U0CXLOOP", team_id: str = "T0CXLOOP") -> AsyncApp:
     """A Bolt app for one workspace. The token is never checked with auth.test at start."""
-    client = web_client(token, api_url)
+    # No token on the app's own client: `authorize` supplies it to every listener's client, and Bolt
+    # would otherwise warn that the token is ignored.
+    client = web_client(None, api_url)
 
     async def authorize(**_: object) -> AuthorizeResult:
         # One workspace, one bot token: no auth.test round trip on every request.

@@ -229,7 +229,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     # --- form submissions ------------------------------------------------------------------
 
-    async def submit(ack: AsyncAck, body: dict[str, Any], form: Form, apply) -> None:  # type: ignore[no-untyped-def]
+    async def submit(ack: AsyncAck, body: dict[str, Any], form: Form, apply,  # type: ignore[no-untyped-def]
+                     client: AsyncWebClient | None = None) -> None:
         """Validate and apply a submitted form; errors show inside the modal, next to the field."""
         values = render.form_values(form.inputs, body["view"]["state"]["values"])
 
@@ -245,7 +246,11 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             field = exc.field if isinstance(exc, BadInput) and exc.field in ids else ids[0]
             await ack(response_action="errors", errors={field: str(exc)[:150]})
             if len(str(exc)) > 150:
-                await _tell(app.client, {"user": body["user"]}, str(exc))
+                # Modal errors are cut at 150 characters: the whole message goes to the user too.
+                from handlers.slack.app import web_client
+
+                await _tell(client or web_client(rt.settings.slack_bot_token, rt.settings.slack_api_url),
+                            {"user": body["user"]}, str(exc))
             return
         await ack()
 

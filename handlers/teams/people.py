@@ -1,0 +1,115 @@
+"""Teams users as cxloop members, matched by their Microsoft Entra object id and created on first sight.
+
+`Member.teams_user_id` holds the Entra object id (Teams' `aadObjectId`), not the `29:` id. The
+object id is the same for every bot in the tenant and survives re-registering the bot or moving to
+another SDK; it is what the Teams admin centre, Entra and Graph show an admin (so it can be written
+in the workspace YAML), what Teams' people picker answers, and what an Adaptive Card mention
+accepts. The `29:` id, which only the Bot Connector uses, lives in the stored conversation
+references (`handlers/teams/conversations.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.schema import ChannelAccount
+from sqlmodel import Session, select
+
+from bot.config import Workspace
+from bot.errors import NotFound
+from bot.resolved import Role
+from bot.roster import Actor, actor_for
+from storage.models import Member
+
+log = logging.getLogger(__name__)
+
+
+def teams_user_id(account: ChannelAccount | None) -> str | None:
+    """The id cxloop knows a Teams user by: the Entra object id (the channel id only if there is none)."""
+    if account is None:
+        return None
+    if account.aad_object_id:
+        return str(account.aad_object_id)
+    # Only the Bot Framework Emulator and anonymous callers have no object id.
+    return str(account.id) if account.id and not str(account.id).startswith("28:") else None
+
+
+def yaml_links(ws: Workspace) -> dict[str, str]:
+    """{Teams user id: Slack user id} from the workspace YAML's `teams_members`, once it has that key."""
+    links = getattr(ws, "teams_members", None) or {}
+    return {str(k): str(v) for k, v in dict(links).items()}
+
+
+def link_members(session: Session, links: dict[str, str]) -> int:
+    """Give the YAML's Slack members their Teams ids, so a person is one member on both platforms."""
+    changed = 0
+    for teams_id, slack_id in links.items():
+        member = session.exec(select(Member).where(Member.slack_user_id == slack_id)).first()
+        if member is None:
+            member = Member(slack_user_id=slack_id, role=Role.AGENT.value)
+            session.add(member)
+            session.flush()
+        if member.teams_user_id == teams_id:
+            continue
+        other = session.exec(select(Member).where(Member.teams_user_id == teams_id)).first()
+        if other is not None:
+            if other.slack_user_id:
+                log.warning("Teams user %s is linked to Slack user %s already; not moving them to %s",
+                            teams_id, other.slack_user_id, slack_id)
+                continue
+            # Created on first sight in Teams before the YAML named them: the YAML's member takes the id.
+            other.teams_user_id = None
+            session.add(other)
+            session.flush()
+        member.teams_user_id = teams_id
+        session.add(member)
+        changed += 1
+    session.flush()
+    return changed
+
+
+def member_by_teams(session: Session, ws: Workspace | None, teams_id: str, *, name: str | None = None,
+                    create: bool = True) -> Member:
+    """The member with this Teams id; linked through the YAML, or created (as an agent) on first sight."""
+    m = session.exec(select(Member).where(Member.teams_user_id == teams_id)).first()
+    if m is None and ws is not None:
+        slack_id = yaml_links(ws).get(teams_id)
+        if slack_id:
+            link_members(session, {teams_id: slack_id})
+            m = session.exec(select(Member).where(Member.teams_user_id == teams_id)).first()
+    if m is None:
+        if not create:
+            raise NotFound("That person is not known to cxloop yet.")
+        m = Member(teams_user_id=teams_id, name=_clean(name), role=Role.AGENT.value)
+        session.add(m)
+        session.flush()
+    elif name and not m.name:
+        m.name = _clean(name)
+        session.add(m)
+    return m
+
+
+def _clean(name: str | None) -> str | None:
+    name = " ".join((name or "").split())
+    return name[:200] or None
+
+
+def actor_of(session: Session, ws: Workspace, account: ChannelAccount | None) -> Actor:
+    """The person behind a Teams activity, with their role and teams."""
+    tid = teams_user_id(account)
+    if tid is None:
+        raise NotFound("cxloop could not tell who you are in Teams.")
+    name = getattr(account, "name", None)
+    return actor_for(session, member_by_teams(session, ws, tid, name=name))
+
+
+def mention_token(member: Member, shown: str | None = None) -> str:
+    """How a person named in a `cx …` command reaches the core's argument parser: `<@id|name>`."""
+    ident = member.slack_user_id or member.teams_user_id
+    label = (shown or member.name or "").replace(">", "").replace("|", "")
+    return f"<@{ident}|{label}>" if label else f"<@{ident}>"
+
+
+def describe(account: Any) -> str:
+    return getattr(account, "name", None) or teams_user_id(account) or "someone"

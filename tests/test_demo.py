@@ -1,0 +1,23 @@
+"""`cxloop demo` runs on a bare machine's defaults and shows the whole loop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_demo_runs_the_scripted_day(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CXLOOP_", "DATABASE_URL", "OPENAI_"))}
+    env["COLUMNS"] = "120"
+    run = subprocess.run([sys.executable, "-m", "handlers.cli", "demo", "--fast", "--db", str(tmp_path / "demo.db")],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    for line in ("Imported 600 responses", "POST /webhooks/generic → 202", "→ 200", "(no second case, no second alert)",
+                 "Only the case owner or a manager", "took the case", "Step 8 of 8: Document the problem",
+                 "Loop closed", "chat.postMessage"):
+        assert line in out, line
+    assert "WARNING" not in run.stderr and "Traceback" not in run.stderr
+    # the customer's broadcast attempt reached the terminal as text, and as escaped text on the wire
+    assert "<!channel> this is a joke" in out
