@@ -39,9 +39,24 @@ MAX_BACKOFF = timedelta(minutes=10)
 def enqueue(session: Session, *, key: str, platform: str, action: str, target: str,
             message: Message | dict[str, Any], thread_key: str | None = None, anchor_key: str | None = None,
             case_id: int | None = None, not_before: datetime | None = None) -> bool:
-    """Queue a message once. Returns False when the key was already queued (nothing is added)."""
+    """Queue a message once. Returns False when the key was already queued (nothing is added).
+
+    Pictures travel as their own rows (action "upload", in the message's thread), so a failed
+    upload is retried on its own and never lost behind a post that already went out.
+    """
     if session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)).first() is not None:  # type: ignore[call-overload]
         return False
+    if isinstance(message, Message) and action in ("post", "dm") and any(b.kind == "image" for b in message.blocks):
+        images = [b for b in message.blocks if b.kind == "image"]
+        message = message.model_copy(update={"blocks": [b for b in message.blocks if b.kind != "image"]})
+        if not enqueue(session, key=key, platform=platform, action=action, target=target, message=message,
+                       thread_key=thread_key, anchor_key=anchor_key, case_id=case_id, not_before=not_before):
+            return False
+        for i, img in enumerate(images):
+            enqueue(session, key=f"{key}:image:{i}", platform=platform, action="upload", target=target,
+                    message=Message(text=img.title, blocks=[img]), thread_key=key, case_id=case_id,
+                    not_before=not_before)
+        return True
     payload = message.model_dump(mode="json") if isinstance(message, Message) else (message or {})
     row = OutboxMessage(dedupe_key=key, platform=platform, action=action, target=target, payload=payload,
                         thread_key=thread_key, anchor_key=anchor_key, case_id=case_id,

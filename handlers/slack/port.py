@@ -71,6 +71,15 @@ class SlackPort:
             await self._call(self.client.views_publish, user_id=row.target,
                              view={"type": "home", "blocks": render.blocks(msg.blocks)[:100]})
             return Delivered(channel=row.target, ref="home")
+        if row.action == "upload":
+            # A picture for the message it threads under (digest charts); the DM channel for DMs.
+            assert thread is not None
+            for b in msg.blocks:
+                if isinstance(b, Image):
+                    await self._call(self.client.files_upload_v2, channel=thread.channel, thread_ts=thread.ref,
+                                     content=base64.b64decode(b.png_base64), filename=b.filename, title=b.title,
+                                     alt_txt=b.alt)
+            return Delivered(channel=thread.channel, ref=thread.ref)
         rendered = render.message(msg)
         if row.action == "update":
             assert anchor is not None
@@ -84,13 +93,7 @@ class SlackPort:
             if msg.broadcast:
                 kwargs["reply_broadcast"] = True
         resp = await self._call(self.client.chat_postMessage, **kwargs)
-        done = Delivered(channel=resp["channel"], ref=resp["ts"])
-        for b in msg.blocks:
-            if isinstance(b, Image):
-                await self._call(self.client.files_upload_v2, channel=channel, thread_ts=done.ref,
-                                 content=base64.b64decode(b.png_base64), filename=b.filename, title=b.title,
-                                 alt_txt=b.alt)
-        return done
+        return Delivered(channel=resp["channel"], ref=resp["ts"])
 
     async def find_sent(self, row: OutboxMessage, *, thread: Delivered | None = None) -> Delivered | None:
         """Look for a message an earlier, unanswered attempt may have posted (by its metadata key)."""
