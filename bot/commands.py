@@ -33,6 +33,7 @@ class Command:
     summary: str
     role: Role
     run: Callable[[Session, Workspace, Actor, list[str], datetime], Reply]
+    raw: bool = False  # free text: the handler gets the rest of the line untouched, as one argument
 
 
 REGISTRY: dict[str, Command] = {}
@@ -55,9 +56,9 @@ def load_extensions() -> None:
     _loaded = True
 
 
-def command(name: str, usage: str, summary: str, role: Role = Role.AGENT):  # type: ignore[no-untyped-def]
+def command(name: str, usage: str, summary: str, role: Role = Role.AGENT, *, raw: bool = False):  # type: ignore[no-untyped-def]
     def wrap(fn: Callable[[Session, Workspace, Actor, list[str], datetime], Reply]):  # type: ignore[no-untyped-def]
-        REGISTRY[name] = Command(name=name, usage=usage, summary=summary, role=role, run=fn)
+        REGISTRY[name] = Command(name=name, usage=usage, summary=summary, role=role, run=fn, raw=raw)
         return fn
     return wrap
 
@@ -74,14 +75,20 @@ def closest(word: str, options: list[str]) -> str | None:
 def dispatch(session: Session, ws: Workspace, actor: Actor, text: str, *, now: datetime) -> Reply:
     """Run one command line such as `case 42` for `actor`."""
     load_extensions()
-    try:
-        words = shlex.split(text.strip())
-    except ValueError:
-        raise BadInput("That command has an unmatched quote; check the quotes and try again.") from None
-    if not words:
-        words = ["help"]
-    name, args = words[0].lower(), words[1:]
-    cmd = REGISTRY.get(name)
+    head, *rest = text.strip().split(None, 1) or ["help"]
+    cmd = REGISTRY.get(head.lower())
+    if cmd is not None and cmd.raw:
+        # Free text (kudos): apostrophes and quotes are words, not shell quoting.
+        name, args = head.lower(), [r.strip() for r in rest if r.strip()]
+    else:
+        try:
+            words = shlex.split(text.strip())
+        except ValueError:
+            raise BadInput("That command has an unmatched quote; check the quotes and try again.") from None
+        if not words:
+            words = ["help"]
+        name, args = words[0].lower(), words[1:]
+        cmd = REGISTRY.get(name)
     if cmd is None:
         guess = closest(name, [c for c in REGISTRY if _allowed(actor, REGISTRY[c])] or list(REGISTRY))
         hint = f" Did you mean `/cx {REGISTRY[guess].usage}`?" if guess else ""

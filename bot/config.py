@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time as Clock, timedelta
+from datetime import date, time as Clock, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,25 @@ class Digest(_Strict):
     time: Clock = Clock(9, 0)
 
 
+class Recognition(_Strict):
+    approval: bool = Field(default=False, description="customer shout-outs wait for a manager's Approve")
+
+
+class CsWeek(_Strict):
+    """Customer Service Week: by default the first full Monday-Friday week of October."""
+
+    enabled: bool = True
+    start: date | None = Field(default=None, description="a Monday: that year's week starts here instead")
+    time: Clock = Field(default=Clock(9, 30), description="when each day's prompt goes out (workspace zone)")
+
+    @field_validator("start")
+    @classmethod
+    def _a_monday(cls, v: date | None) -> date | None:
+        if v is not None and v.weekday() != 0:
+            raise ValueError(f"{v.isoformat()} is a {v:%A}; Customer Service Week starts on a Monday")
+        return v
+
+
 class Workspace(_Strict):
     timezone: str = "UTC"
     thresholds: Thresholds = Thresholds()
@@ -191,6 +210,8 @@ class Workspace(_Strict):
     mask_email: bool = True
     sources: Sources = Sources()
     digest: Digest = Digest()
+    recognition: Recognition = Recognition()
+    cs_week: CsWeek = CsWeek()
 
     @field_validator("timezone")
     @classmethod

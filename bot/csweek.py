@@ -80,9 +80,6 @@ class Week:
     opens: datetime   # Monday at the prompt time: kick-off
     closes: datetime  # the end of Friday
 
-    def day(self, name: str) -> date:
-        return self.monday + timedelta(days=DAYS.index(name))
-
 
 def week_of(ws: Workspace, year: int) -> Week:
     cfg = config_for(ws)

@@ -124,6 +124,11 @@ def record_comment_update(engine: Engine, ws: Workspace, r: ResponseIn, *, event
             case_id = session.exec(select(Case.id).where(Case.response_id == row.id)).first()
             if changed and case_id is not None:
                 publish_comment_added(session, ws, load_view(session, ws, case_id).case)
+            if changed:
+                # The comment may only now name someone (Delighted sends it after the score);
+                # hooks are once-only per response, so running them again adds only what is new.
+                for hook in RESPONSE_HOOKS:
+                    hook(session, ws, row, now or utcnow())
             result = IntakeResult(response_id=row.id, case_id=case_id, created=False, updated=changed)
         if event_id:
             session.add(ProcessedEvent(source=r.source, event_id=event_id))

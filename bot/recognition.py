@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import Engine, exists, update
+from sqlalchemy import Engine, exists, or_, update
 from sqlmodel import Session, select
 
 from bot import recognition_messages as rm
@@ -119,7 +119,14 @@ def _member_for(session: Session, ws: Workspace, slack_user_id: str) -> Member:
 
 # --- /cx kudos -------------------------------------------------------------------------------
 
-_LEADING_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>[\s,:;.!-]*")
+
+def _member_by_chat_id(session: Session, chat_id: str) -> Member | None:
+    return session.exec(select(Member).where(or_(Member.slack_user_id == chat_id,
+                                                 Member.teams_user_id == chat_id))).first()
+
+
+# `<@U0BOB|bob>` from Slack; `<@U0BOB>` or `<@29:1a…>` (a Teams id) from the Teams adapter.
+_LEADING_MENTION = re.compile(r"^<@([^|<>\s]+)(?:\|([^<>]*))?>[\s,:;.!-]*")
 # Slack's markup in typed text (should_escape is on): mentions, channels, broadcasts, links.
 _MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
 
@@ -182,7 +189,7 @@ def give_kudos(session: Session, ws: Workspace, giver: Actor, receiver: Member, 
     return row, team
 
 
-@command("kudos", "kudos @user TEXT", "Thank a colleague in their team's channel")
+@command("kudos", "kudos @user TEXT", "Thank a colleague in their team's channel", raw=True)
 def _kudos(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     line = " ".join(args).strip()
     m = _LEADING_MENTION.match(line)
@@ -193,7 +200,7 @@ def _kudos(session: Session, ws: Workspace, actor: Actor, args: list[str], now: 
                            f"so the command carries who they are.")
         raise BadInput("Say who you're thanking, then what for: `/cx kudos @user TEXT`.", field="user")
     user_id, label = m.group(1), m.group(2)
-    receiver = session.exec(select(Member).where(Member.slack_user_id == user_id)).first()
+    receiver = _member_by_chat_id(session, user_id)
     if receiver is None:
         raise NotFound(f"@{label or user_id} isn't in cxloop's roster yet, so there's no team channel to thank them "
                        f"in. Ask a manager to add them to a team.")
@@ -201,8 +208,8 @@ def _kudos(session: Session, ws: Workspace, actor: Actor, args: list[str], now: 
     def name_of(uid: str) -> str | None:
         if uid in ws.people:
             return ws.people[uid].name
-        other = session.exec(select(Member.name).where(Member.slack_user_id == uid)).first()
-        return other or None
+        other = _member_by_chat_id(session, uid)
+        return other.name if other else None
 
     text = chat_markup_to_plain(line[m.end():], name_of)
     _, team = give_kudos(session, ws, actor, receiver, text, now=now)

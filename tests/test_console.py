@@ -65,7 +65,7 @@ async def test_help_differs_by_role(engine):
     ("open nosuchteam", "There is no team 'nosuchteam'"),
     ("open billing", "You don't manage the billing team"),
     ("case 1 2", "Give the case number"),
-    ('kudos "unclosed', "unmatched quote"),
+    ('assign "unclosed', "unmatched quote"),
 ])
 async def test_mistakes_get_a_specific_answer(engine, line, expect):
     async with CxHarness(engine) as cx:

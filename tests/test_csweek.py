@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot import csweek
-from bot.config import load_workspace
+from bot.config import Workspace, load_workspace, parse_workspace
 from bot.roster import sync_workspace
 from handlers.jobs import run_due
 from storage.db import session_scope
@@ -87,7 +87,7 @@ async def test_heads_up_a_week_before_to_every_manager_once(engine):
         await tick(cx, london(2026, 9, 28, 14, 0))
         for manager, team in (("U0MANAGER", "Customer Support"), ("U0MEERA", "Billing"), ("U0GRACE", "Delivery")):
             (dm,) = dms(cx, manager)
-            assert "Customer Service Week is next week" in dm and "Mon 5 – Fri 9 October 2026" in dm
+            assert "Customer Service Week starts Mon 5 Oct" in dm and "Mon 5 – Fri 9 October 2026" in dm
             assert team in dm
             for line in ("Mon 5 Oct — Kick-off and the customer-service pledge", "Tue 6 Oct — Make it personal",
                          "Wed 7 Oct — Have fun and relieve stress", "Thu 8 Oct — Show the love",
@@ -297,17 +297,37 @@ async def test_2024_october_starts_on_a_tuesday_so_the_week_is_the_7th(engine):
         assert "Customer Service Week 2024 starts today" in text_of(posts(cx, "C0SUPPORT")[0])
 
 
-async def test_start_time_and_enabled_can_be_overridden(engine, monkeypatch):
-    monkeypatch.setattr(csweek, "START", date(2026, 10, 12))
-    monkeypatch.setattr(csweek, "DEFAULT_TIME", time(8, 0))
-    async with CxHarness(engine) as cx:
+def cs_week(monkeypatch, **settings: Any) -> Workspace:
+    """A workspace with `cs_week` settings (the YAML key once bot/config.py has it, else the module defaults)."""
+    data = load_workspace().model_dump(mode="json")
+    if "cs_week" in Workspace.model_fields:
+        data["cs_week"] = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in settings.items()}
+    else:
+        names = {"enabled": "ENABLED", "start": "START", "time": "DEFAULT_TIME"}
+        for k, v in settings.items():
+            monkeypatch.setattr(csweek, names[k], v)
+    return parse_workspace(data)
+
+
+async def test_start_and_time_can_be_overridden(engine, monkeypatch):
+    ws = cs_week(monkeypatch, start=date(2026, 10, 12), time=time(8, 0))
+    async with CxHarness(engine, workspace=ws) as cx:
         await tick(cx, london(2026, 10, 5, 9, 30))
+        assert not posts(cx, "C0SUPPORT")
+        await tick(cx, london(2026, 10, 12, 7, 59))
         assert not posts(cx, "C0SUPPORT")
         await tick(cx, london(2026, 10, 12, 8, 0))
         assert "Mon 12 – Fri 16 October 2026" in text_of(posts(cx, "C0SUPPORT")[0])
-        monkeypatch.setattr(csweek, "ENABLED", False)
-        await tick(cx, london(2026, 10, 13, 9, 0))
-        assert len(posts(cx, "C0SUPPORT")) == 1
+        # the override is for 2026 only: 2027 has its usual week
+        await tick(cx, london(2027, 10, 4, 8, 0))
+        assert "Customer Service Week 2027" in text_of(posts(cx, "C0SUPPORT")[-1])
+
+
+async def test_disabled_posts_nothing(engine, monkeypatch):
+    async with CxHarness(engine, workspace=cs_week(monkeypatch, enabled=False)) as cx:
+        for at in (london(2026, 9, 28, 9, 30), london(2026, 10, 5, 9, 30), london(2026, 10, 9, 9, 30)):
+            await tick(cx, at)
+        assert not posts(cx, "C0SUPPORT") and not dms(cx, "U0MANAGER") and not claims(engine)
 
 
 def test_two_processes_at_once_post_each_prompt_once(engine, db_url):

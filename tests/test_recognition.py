@@ -94,6 +94,15 @@ async def test_kudos_is_posted_in_the_recipients_team_channel(engine):
         assert rows[0].text == "for covering my Tuesday calls"
 
 
+async def test_kudos_understand_a_teams_mention(engine):
+    async with CxHarness(engine) as cx:
+        with session_scope(engine) as s:
+            member_by_slack(s, "U0BOB").teams_user_id = "29:1bob-aad"
+        reply = (await cx.command("U0ALICE", "kudos <@29:1bob-aad> for the <@29:1bob-aad> handover")).json()
+        assert "Shout-out posted to the Customer Support channel" in reply["text"]
+        assert shoutouts(engine)[0].text == "for the @Bob Okafor handover"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("kudos", "Say who you're thanking, then what for"),
     ("kudos thanks Bob for the cover", "Say who you're thanking, then what for"),
@@ -138,8 +147,6 @@ async def test_kudos_text_is_inert(engine):
         assert shoutouts(engine)[0].text.startswith("@channel @here @everyone @ada #billing click me (https://evil")
 
 
-@pytest.mark.xfail(strict=True, reason="bot/commands.dispatch splits with shlex: an apostrophe is an unmatched "
-                                       "quote. Needs the raw-arguments change proposed for bot/commands.py.")
 @pytest.mark.parametrize("words", ["you're a star", "you're a star, Bob's the best", 'the "quiet" hero'])
 async def test_kudos_keep_the_words_as_typed(engine, words):
     async with CxHarness(engine) as cx:
@@ -253,6 +260,18 @@ async def test_hostile_praise_is_quoted_inert(engine):
         assert shown.count("<@") == 1 and "<@U0ALICE>" in shown
 
 
+async def test_a_comment_added_later_can_still_earn_a_shout_out(engine):
+    from bot.intake import record_comment_update
+
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, praise("r-1", None), now=T)  # Delighted: the score first
+        record_comment_update(engine, cx.ws, praise("r-1", "Alice called me back within the hour."),
+                              now=T + timedelta(minutes=3))
+        record_comment_update(engine, cx.ws, praise("r-1", "Alice called me back within the hour!"),
+                              now=T + timedelta(minutes=4))
+        assert [r.to_member_id for r in shoutouts(engine)] == [member_id(engine, "U0ALICE")]
+
+
 def test_name_matching_rules():
     index = recognition.name_index(load_workspace())
     named = lambda text: recognition.people_named(text, index)  # noqa: E731
@@ -270,9 +289,18 @@ def test_name_matching_rules():
 # --- approval ---------------------------------------------------------------------------------
 
 
-async def test_with_approval_managers_approve_or_skip(engine, monkeypatch):
+def approval_on(monkeypatch) -> Workspace:
+    """A workspace whose customer shout-outs wait for approval (the YAML key once bot/config.py has it)."""
+    if "recognition" in Workspace.model_fields:
+        data = load_workspace().model_dump(mode="json")
+        data["recognition"] = {"approval": True}
+        return parse_workspace(data)
     monkeypatch.setattr(recognition, "APPROVAL_REQUIRED", True)
-    async with CxHarness(engine) as cx:
+    return load_workspace()
+
+
+async def test_with_approval_managers_approve_or_skip(engine, monkeypatch):
+    async with CxHarness(engine, workspace=approval_on(monkeypatch)) as cx:
         record_response(engine, cx.ws, praise("r-1", "Alice sorted it in five minutes."), now=T)
         record_response(engine, cx.ws, praise("r-2", "Carlos explained everything.", survey="ces", score=5), now=T)
         assert [r.status for r in shoutouts(engine)] == ["pending", "pending"]
