@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     teams_app_password: str | None = None
     teams_app_tenant_id: str | None = None
     teams_app_type: str | None = None
+    teams_allow_no_auth: bool = False
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
@@ -211,6 +212,7 @@ class Workspace(_Strict):
     sources: Sources = Sources()
     digest: Digest = Digest()
     recognition: Recognition = Recognition()
+    teams_members: dict[str, str] = Field(default={}, description="Teams (Entra object) id -> Slack user id")
     cs_week: CsWeek = CsWeek()
 
     @field_validator("timezone")

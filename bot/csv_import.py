@@ -42,7 +42,8 @@ from bot.cases import open_case
 from bot.config import Workspace
 from bot.notify import publish_opened
 from bot.sla import due_times
-from bot.surveys import MAX_COMMENT, MAX_ID, MAX_NAME, SCORE_RANGE, InvalidResponse, ResponseIn, build_response
+from bot.surveys import (MAX_COMMENT, MAX_ID, MAX_NAME, SCORE_RANGE, FieldProblem, InvalidResponse, ResponseIn,
+                         build_response)
 from storage.db import session_scope
 from storage.models import SurveyResponse
 from storage.types import UTCDateTime, utcnow
@@ -197,7 +198,7 @@ def plan_columns(header: list[str], mapping: dict[str, str]) -> ColumnPlan:
     if missing:
         what = ", ".join(missing)
         raise CsvImportError(
-            f"the header (line 1) has no column for {what} (required); its columns are "
+            f"the header has no column for {what} (required); its columns are "
             f"{', '.join(_show(n) for n in names)}. Name the column that holds "
             f"{'it' if len(missing) == 1 else 'each'} with --map COLUMN={missing[0]}")
     # Problems name the field, and the column too when it is called something else.
@@ -216,7 +217,7 @@ def fast_values(ext: str, survey: str, score: str, comment: str, customer_id: st
                 customer_email: str, touchpoint: str, responded_at: str) -> Values | None:
     """The stored values of a row, for the common valid case; None when the row needs build_response.
 
-    Takes the cells as `row_data` prepares them (stripped, survey lower-cased, "" for empty) and applies
+    Takes the cells as `prepare_cells` leaves them (stripped, survey lower-cased, "" for empty) and applies
     ResponseIn's rules exactly, or defers: it must never accept what build_response refuses nor store
     anything different from what build_response would give.
     """
@@ -271,8 +272,6 @@ def slow_values(cells: tuple[str, ...], labels: dict[str, str] | None = None) ->
     except InvalidResponse:
         raise
     except (ArithmeticError, OSError, TypeError, ValueError) as exc:  # a validator failed unwrapped
-        from bot.surveys import FieldProblem
-
         raise InvalidResponse([FieldProblem(field="(row)", problem=f"cannot be read: {exc}")]) from None
     return (r.external_id, r.survey.value, r.score, r.comment, r.customer_id, r.customer_name, r.customer_email,
             r.touchpoint, r.responded_at)
@@ -540,6 +539,7 @@ class _Run:
                         continue
                     if pad:
                         row.append("")
+                    # prepare_cells, inlined:
                     cells = (row[i_id].strip(), row[i_sv].strip().lower(), row[i_sc].strip(), row[i_cm].strip(),
                              row[i_ci].strip(), row[i_cn].strip(), row[i_ce].strip(), row[i_tp].strip(),
                              row[i_at].strip())
@@ -617,8 +617,8 @@ class _Run:
             conn = session.connection()
             for params, line in zip(batch, lines):
                 try:
-                    with session.begin_nested():
-                        for rid, ext in conn.execute(self.stmt, [params]):
+                    with conn.begin_nested():
+                        for rid, ext in conn.execute(self.stmt, [params]).all():
                             inserted[ext] = rid
                 except (DataError, IntegrityError) as exc:
                     orig = getattr(exc, "orig", exc)

@@ -182,6 +182,7 @@ class Deliverer:
         self._last_send: dict[tuple[str, str], float] = {}
         self.wake = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._limited_for: dict[tuple[str, str], float] = {}  # Retry-After per rate-limited target
 
     def nudge(self) -> None:
         """Wake the worker now; safe to call from any thread."""
@@ -209,15 +210,16 @@ class Deliverer:
     async def _deliver_target(self, key: tuple[str, str], rows: list[OutboxMessage]) -> int:
         port = self.ports[key[0]]
         sent = 0
-        blocked = False
+        blocked_until: datetime | None = None
         for row in rows:
-            if blocked:
-                # An earlier message to this target must go first; keep the order.
-                await asyncio.to_thread(_finish, self.engine, row.id, self.me, attempts=row.attempts - 1)
+            if blocked_until is not None:
+                # The target is rate limited: the rest wait until the limit lifts, in order.
+                await asyncio.to_thread(_finish, self.engine, row.id, self.me, attempts=row.attempts - 1,
+                                        next_attempt_at=blocked_until)
                 continue
             ok = await self._deliver_one(port, row)
             if ok is None:
-                blocked = True
+                blocked_until = utcnow() + timedelta(seconds=self._limited_for.pop(key, 1.0))
             elif ok:
                 sent += 1
         return sent
@@ -269,7 +271,10 @@ class Deliverer:
             log.warning("outbox %s: retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
             await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=str(exc)[:2000],
                                     next_attempt_at=utcnow() + delay)
-            return None if exc.after is not None else False
+            if exc.after is not None:
+                self._limited_for[(row.platform, row.target)] = exc.after
+                return None
+            return False
         except PermanentFailure as exc:
             log.error("outbox %s: failed for good: %s", row.dedupe_key, exc)
             await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", last_error=str(exc)[:2000])

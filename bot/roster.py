@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
@@ -11,6 +12,8 @@ from bot.errors import NotFound
 from bot.messages import PersonRef
 from bot.resolved import Role
 from storage.models import AuditEntry, Member, TeamMembership
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,37 @@ def sync_workspace(session: Session, ws: Workspace) -> None:
                 tm.is_manager = True
             # A removal made in chat stands: the YAML does not bring people back.
     session.flush()
+    if ws.teams_members:
+        link_members(session, ws.teams_members)
+
+
+def link_members(session: Session, links: dict[str, str]) -> int:
+    """Give the YAML's Slack members their Teams ids, so a person is one member on both platforms."""
+    changed = 0
+    for teams_id, slack_id in links.items():
+        member = session.exec(select(Member).where(Member.slack_user_id == slack_id)).first()
+        if member is None:
+            member = Member(slack_user_id=slack_id, role=Role.AGENT.value)
+            session.add(member)
+            session.flush()
+        if member.teams_user_id == teams_id:
+            continue
+        other = session.exec(select(Member).where(Member.teams_user_id == teams_id)).first()
+        if other is not None:
+            if other.slack_user_id:
+                log.warning("Teams user %s is linked to Slack user %s already; not moving them to %s",
+                            teams_id, other.slack_user_id, slack_id)
+                continue
+            # Created on first sight in Teams before the YAML named them: the YAML's member takes the id.
+            other.teams_user_id = None
+            session.add(other)
+            session.flush()
+        member.teams_user_id = teams_id
+        session.add(member)
+        changed += 1
+    session.flush()
+    return changed
+
 
 
 def member_by_slack(session: Session, slack_user_id: str, *, create: bool = True) -> Member:

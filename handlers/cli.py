@@ -142,6 +142,27 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, db_path=args.db, fast=args.fast)
 
 
+def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from handlers.teams.package import PackageError, build
+
+    bot_id = args.app_id or settings.teams_app_id
+    if not bot_id:
+        raise UsageError("give --app-id or set TEAMS_APP_ID: the Microsoft App ID of your Azure Bot")
+    try:
+        package = build(bot_id, args.base_url)
+    except PackageError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    out.write_bytes(package.zip_bytes())
+    for warning in package.warnings:
+        err.print(f"[yellow]note:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    print(f"Wrote {out} (Teams app {package.manifest['id']}, bot {bot_id}). Upload it in Teams: "
+          f"Apps → Manage your apps → Upload an app.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxloop", description="Closed-loop customer experience in Slack and Teams.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -176,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--db", default="cxloop-demo.db", help="SQLite file for the demo (recreated; default %(default)s)")
     d.add_argument("--fast", action="store_true", help="no pauses between scenes")
     d.set_defaults(func=cmd_demo)
+
+    tp = sub.add_parser("teams-package", help="write the Microsoft Teams app package (a zip to upload in Teams)")
+    tp.add_argument("--app-id", help="the Azure Bot's Microsoft App ID (default: TEAMS_APP_ID)")
+    tp.add_argument("--base-url", help="the https URL cxloop is served at (validDomains, developer links)")
+    tp.add_argument("--out", default="cxloop-teams.zip", help="the zip to write (default %(default)s)")
+    tp.set_defaults(func=cmd_teams_package)
 
     db = sub.add_parser("db", help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

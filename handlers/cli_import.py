@@ -12,12 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from typing import TYPE_CHECKING
 
-from bot.config import Workspace
-from bot.csv_import import FIELDS, OPEN_CASES, CsvImportError, ImportInterrupted, ImportReport, import_csv, iter_errors
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.config import Workspace
+    from bot.csv_import import ImportReport
+
+# The same as bot.csv_import's (a test checks): repeated here so that building the `cxloop` parser,
+# which every command does, does not import the import machinery.
+FIELDS = ("id", "survey", "score", "comment", "customer_id", "customer_name", "customer_email", "touchpoint",
+          "responded_at")
+OPEN_CASES = ("all", "recent", "none")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def parse_map(items: list[str]) -> dict[str, str]:
     """['Response ID=id', 'NPS=score'] -> {'Response ID': 'id', 'NPS': 'score'}; CsvImportError if malformed."""
+    from bot.csv_import import CsvImportError
+
     mapping: dict[str, str] = {}
     for item in items or []:
         column, eq, fld = item.rpartition("=")  # a column name may hold '=', a field name never does
@@ -50,6 +59,10 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def print_report(out: Console, report: ImportReport) -> None:
+    from rich.markup import escape
+
+    from bot.csv_import import iter_errors
+
     if report.rejected:
         out.print(f"Rejected rows ({report.rejected}):", highlight=False)
         for text in iter_errors(report):
@@ -61,6 +74,14 @@ def print_report(out: Console, report: ImportReport) -> None:
 
 
 def run(args: argparse.Namespace, engine, ws: Workspace) -> int:  # type: ignore[no-untyped-def]
+    """Import args.file with a progress bar, print the rejected rows and the summary; the exit status."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    from bot.csv_import import CsvImportError, ImportInterrupted, import_csv
+
     out = Console()
     err = Console(stderr=True)
     path: Path = args.file

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Engine
+
 from bot.config import Settings
 from bot.outbox import ChatPort
 
 
-def delivery_ports(settings: Settings) -> list[ChatPort]:
-    """One port per configured platform."""
+def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None) -> list[ChatPort]:
+    """One port per configured platform (Teams needs the engine: its conversation references are stored)."""
     ports: list[ChatPort] = []
     if settings.slack_bot_token:
         from handlers.slack.app import web_client
@@ -15,4 +19,14 @@ def delivery_ports(settings: Settings) -> list[ChatPort]:
 
         # The outbox does its own retrying and pacing; the SDK's retry handlers would double it.
         ports.append(SlackPort(web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)))
+    if teams is not None:
+        ports.append(teams.port)  # the server's own, sharing its adapter with /api/messages
+    elif engine is not None:
+        from handlers.teams import teams_mode
+
+        if teams_mode(settings):
+            from handlers.teams.adapter import build_adapter
+            from handlers.teams.port import TeamsPort
+
+            ports.append(TeamsPort(build_adapter(settings), engine, app_id=settings.teams_app_id))
     return ports

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from datetime import datetime, timezone
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -36,19 +37,25 @@ def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-de
         return home_view(s, rt.workspace, actor_for(s, m), now=rt.now()).model_dump(mode="json")
 
 
-def make_deliverer(rt: Runtime) -> Deliverer | None:
+def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
     """The outbox worker for every configured platform, or None when there is none."""
-    ports = delivery_ports(rt.settings)
+    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams)
     if not ports:
         return None
     return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))
 
 
-def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime: Runtime | None = None) -> Services:
-    """Everything one server process runs, from the settings."""
+def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime: Runtime | None = None,
+                   teams_auth: Any = None) -> Services:
+    """Everything one server process runs, from the settings (`teams_auth`: token endpoints for tests)."""
+    from handlers.teams import build_teams
+
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
     services = Services(runtime=rt)
-    services.deliverer = make_deliverer(rt)
+    teams = build_teams(rt, auth=teams_auth)
+    if teams is not None:
+        services.teams_adapter, services.teams_bot = teams.adapter, teams.bot
+    services.deliverer = make_deliverer(rt, teams=teams)
     if services.deliverer is not None:
         rt.on_queued.append(services.deliverer.nudge)
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
@@ -74,8 +81,11 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
+    from handlers.teams import describe_mode
+
     print(f"cxloop listening on http://{host}:{port} "
-          f"(slack: {'socket mode' if socket_handler else ('http' if services.slack_app else 'off')})", flush=True)
+          f"(slack: {'socket mode' if socket_handler else ('http' if services.slack_app else 'off')}, "
+          f"teams: {describe_mode(settings)})", flush=True)
     if socket_handler is not None:
         await socket_handler.connect_async()
     stop = asyncio.Event()

@@ -26,6 +26,8 @@ class Services:
     deliverer: Deliverer | None = None
     slack_app: Any = None
     slack_over_http: bool = True
+    teams_adapter: Any = None  # botbuilder CloudAdapter; POST /api/messages is served when set
+    teams_bot: Any = None
     run_worker: bool = True
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -50,6 +52,12 @@ def build_web_app(services: Services) -> web.Application:
         from handlers.slack.http import add_routes as add_slack
 
         add_slack(app, services.slack_app)
+    if services.teams_adapter is not None:
+        from handlers.teams.http import add_routes as add_teams
+
+        settings = services.runtime.settings
+        add_teams(app, services.teams_adapter, services.teams_bot, authenticated=bool(settings.teams_app_id),
+                  tenant_id=settings.teams_app_tenant_id)
 
     async def start_background(app: web.Application) -> None:
         if services.deliverer is not None and services.run_worker:

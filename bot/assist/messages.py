@@ -8,12 +8,14 @@ customer: the owner copies it into their email or chat, or reads it on the call.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from bot.messages import (
     Actions, Block, Button, Context, Form, Quote, Section, Span, TextInput, bold, plain,
 )
 from bot.assist.drafts import MAX_DRAFT
 from bot.assist.results import Classification, DigestSummary, Draft
+from bot.assist.themes import offline_sentiment, offline_themes
 
 MAX_REGENERATIONS = 5
 
@@ -57,14 +59,14 @@ def draft_form(case_id: int, draft: Draft) -> Form:
     intro: list[Block] = [
         Section(spans=[bold("A draft reply to the customer"), plain(" (person first: respond, empathize and "
                                                                    "apologize, solve, invite their idea, verify)")]),
-        Context(spans=[plain(method)]),
+        Context(spans=[plain(f"{method} · cxloop never sends it: make it sound like you, then copy it into your "
+                             "email or chat, or use it on the call.")]),
         Actions(elements=buttons),
     ]
     return Form(callback=AssistForm.DRAFT.value, title=_title(case_id), submit="Done", intro=intro,
                 inputs=[TextInput(id="draft", label="Your reply (edit freely)", multiline=True, required=False,
                                   max_length=MAX_DRAFT, initial=draft.text,
-                                  hint="cxloop never sends this. Copy it into your email or chat, or use it on "
-                                       "the call, once it sounds like you.")],
+                                  hint="Nothing is sent to the customer.")],
                 metadata={"case": case_id, "variant": draft.variant, "method": draft.method})
 
 
@@ -80,9 +82,22 @@ def theme_label(theme: str) -> str:
     return theme[:1].upper() + theme[1:]
 
 
-def insight_context(c: Classification) -> Context | None:
+def response_insight(response: Any, stored: Classification | None = None) -> Classification | None:
+    """What an alert shows for a response: its stored themes, else the offline ones (pure, instant)."""
+    if stored is not None:
+        return stored
+    comment = (getattr(response, "comment", None) or "").strip()
+    if not comment:
+        return None
+    survey, score = getattr(response, "survey", None), getattr(response, "score", None)
+    return Classification(themes=offline_themes(comment), sentiment=offline_sentiment(comment, survey=survey,
+                                                                                         score=score),
+                          method="offline")
+
+
+def insight_context(c: Classification | None) -> Context | None:
     """One line for a case alert: "Themes: Billing, Wait time · negative · Themes found with gpt-4o-mini"."""
-    if not c.themes:
+    if c is None or not c.themes:
         return None
     spans: list[Span] = [plain(f"🏷 {', '.join(theme_label(t) for t in c.themes)} · {c.sentiment}"),
                          plain(f" · {c.label}")]

@@ -299,3 +299,38 @@ def summarize_week(comments: Sequence[summary.CommentIn], *, assistant: Assistan
 def staff_named(comment: str | None, roster: Sequence[str], *, assistant: Assistant, **kwargs: Any) -> StaffNames:
     """Roster names credited in a comment."""
     return assistant.staff_named(comment, roster, **kwargs)
+
+
+# ---- one assistant per process ------------------------------------------------------------------
+
+_SHARED: dict[tuple[Any, ...], Assistant] = {}
+
+
+def workspace_themes(ws: Any) -> ThemeSet | None:
+    """The workspace YAML's `assist: {themes: …}`, when the workspace has that section."""
+    cfg = getattr(ws, "assist", None)
+    themes = getattr(cfg, "themes", None) if cfg is not None else None
+    return ThemeSet.of(themes) if themes else None
+
+
+def assistant_for(settings: Any, engine: Any, ws: Any = None) -> Assistant:
+    """The process's assistant for these settings and database: budget and cache in the database, one
+    client (and its cool-down) shared by every caller."""
+    from bot.assist.cache import DbCache
+    from bot.assist.usage import DbUsage
+
+    themes = workspace_themes(ws)
+    cfg = getattr(ws, "assist", None)
+    daily = getattr(cfg, "daily_tokens", None) if cfg is not None else None
+    key = (str(getattr(engine, "url", id(engine))), getattr(settings, "openai_api_key", None), getattr(settings, "openai_base_url", None),
+           getattr(settings, "openai_model", None), getattr(settings, "cxloop_assist", None),
+           themes.all if themes else None, daily)
+    found = _SHARED.get(key)
+    if found is None:
+        options = AssistOptions()
+        if daily is not None:
+            options = options.model_copy(update={"daily_tokens": int(daily)})
+        found = Assistant.from_settings(settings, usage=DbUsage(engine), cache=DbCache(engine), themes=themes,
+                                        options=options)
+        _SHARED[key] = found
+    return found

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Sentiment = Literal["negative", "neutral", "positive"]
@@ -195,7 +196,8 @@ def _fold(text: str) -> str:
 
 
 def _compile(patterns: Iterable[str]) -> re.Pattern[str]:
-    return re.compile("|".join(rf"(?<![\w'])(?:{p})" for p in patterns), re.IGNORECASE)
+    # One lookbehind for the whole alternation: the regex engine then tries the words only at word starts.
+    return re.compile(r"(?<![\w'])(?:" + "|".join(patterns) + ")", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -234,14 +236,21 @@ class ThemeSet:
         """The themes plus "other"."""
         return (*self.themes, OTHER)
 
+    @cached_property
+    def _patterns(self) -> dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]]:
+        return {t: (_theme_pattern(t, tuple(self.lexicon.get(t, ()))), _theme_pattern(t, tuple(self.weak.get(t, ()))))
+                for t in self.themes}
+
     def pattern(self, theme: str) -> re.Pattern[str] | None:
-        return _theme_pattern(theme, tuple(self.lexicon.get(theme, ())))
+        """The theme's strong cues as one pattern (None for a theme without any)."""
+        return self._patterns[theme][0] if theme in self._patterns else None
 
     def weak_pattern(self, theme: str) -> re.Pattern[str] | None:
-        return _theme_pattern(theme, tuple(self.weak.get(theme, ())))
+        return self._patterns[theme][1] if theme in self._patterns else None
 
 
 _PATTERNS: dict[tuple[str, tuple[str, ...]], re.Pattern[str] | None] = {}
+_DEFAULT = ThemeSet()
 
 
 def _theme_pattern(theme: str, patterns: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -253,7 +262,7 @@ def _theme_pattern(theme: str, patterns: tuple[str, ...]) -> re.Pattern[str] | N
 
 def theme_scores(comment: str, themes: ThemeSet | None = None) -> dict[str, float]:
     """Each matching theme's keyword score: 1 per strong cue, half per weak one."""
-    themes = themes or ThemeSet()
+    themes = themes or _DEFAULT
     text = _fold(comment or "")
     out: dict[str, float] = {}
     for theme in themes.themes:
@@ -271,7 +280,7 @@ def offline_themes(comment: str, themes: ThemeSet | None = None) -> list[str]:
 
     A theme needs one strong cue or two weak ones; when none does, the single best weak cue stands.
     """
-    themes = themes or ThemeSet()
+    themes = themes or _DEFAULT
     scores = theme_scores(comment, themes)
     order = {t: i for i, t in enumerate(themes.themes)}
     ranked = sorted(scores, key=lambda t: (-scores[t], order[t]))
@@ -281,7 +290,11 @@ def offline_themes(comment: str, themes: ThemeSet | None = None) -> list[str]:
     return picked or [OTHER]
 
 
-_PHRASE_RE = [(re.compile(rf"(?<![\w']){p}(?![\w'])"), w) for p, w in _PHRASES.items()]
+# All phrases in one pattern, one named group each: a single scan finds them, leftmost first, earlier
+# phrases winning at the same position; `lastgroup` says which matched.
+_PHRASE_WEIGHTS = {f"p{i}": w for i, w in enumerate(_PHRASES.values())}
+_PHRASE_RE = re.compile(r"(?<![\w'])(?:" + "|".join(f"(?P<p{i}>{p})" for i, p in enumerate(_PHRASES))
+                        + r")(?![\w'])")
 _TOKEN = re.compile(r"[\w']+(?:-[\w']+)*|[^\w\s]", re.UNICODE)
 
 
@@ -296,12 +309,9 @@ def sentiment_score(comment: str) -> float:
     def weight_at(pos: int) -> float:
         return _AFTER_CONTRAST if any(c < pos for c in contrast_at) else 1.0
 
-    for rx, w in _PHRASE_RE:
-        for m in rx.finditer(text):
-            if any(a < m.end() and m.start() < b for a, b in spans):
-                continue
-            spans.append((m.start(), m.end()))
-            net += w * weight_at(m.start())
+    for m in _PHRASE_RE.finditer(text):
+        spans.append((m.start(), m.end()))
+        net += _PHRASE_WEIGHTS[m.lastgroup or ""] * weight_at(m.start())
     negated_until = -1
     for m in _TOKEN.finditer(text):
         if any(a <= m.start() < b for a, b in spans):

@@ -19,9 +19,7 @@ Authentication:
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
@@ -32,10 +30,9 @@ from botframework.connector.auth import (
 from urllib3.util.retry import Retry
 
 from bot.config import ConfigError, Settings
+from handlers.teams import NO_AUTH_ENV, teams_mode
 
 log = logging.getLogger(__name__)
-
-NO_AUTH_ENV = "TEAMS_ALLOW_NO_AUTH"
 CONNECTOR_TIMEOUT = 20  # seconds for one Bot Connector call; the outbox retries
 
 
@@ -53,23 +50,6 @@ class TeamsAuth:
     oauth_url: str | None = None  # OAUTH_URL
     emulator_openid_metadata_url: str | None = None  # TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
     credentials_factory: ServiceClientCredentialsFactory | None = field(default=None, compare=False)
-
-
-def no_auth_requested(settings: Settings) -> bool:
-    """TEAMS_ALLOW_NO_AUTH=1 (a settings field once bot/config.py has one, else the environment)."""
-    value = getattr(settings, "teams_allow_no_auth", None)
-    if value is None:
-        value = os.environ.get(NO_AUTH_ENV, "")
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def teams_mode(settings: Settings) -> str | None:
-    """'auth' (an app id is set), 'no-auth' (explicit local testing) or None (Teams is off)."""
-    if settings.teams_app_id:
-        return "auth"
-    if no_auth_requested(settings):
-        return "no-auth"
-    return None
 
 
 class _Configuration:
@@ -104,7 +84,7 @@ class _NoRetryConnectorFactory(ConnectorFactory):
         # msrest would retry a POST after a 502 (a possible duplicate) and sleep through a 429's
         # Retry-After inside the request; neither is wanted.
         config.retry_policy.policy = Retry(total=0, connect=0, read=0, redirect=0, status=0, status_forcelist=[],
-                                           respect_retry_after_status=False, raise_on_status=False)
+                                           respect_retry_after_header=False, raise_on_status=False)
         config.connection.timeout = CONNECTOR_TIMEOUT
         return client
 
@@ -153,17 +133,8 @@ def build_adapter(settings: Settings, auth: TeamsAuth | None = None) -> CloudAda
     return CloudAdapter(_Authentication(inner))
 
 
-def describe_mode(settings: Settings) -> str:
-    mode = teams_mode(settings)
-    if mode == "auth":
-        return "on"
-    if mode == "no-auth":
-        return "on, UNAUTHENTICATED (local testing)"
-    return "off"
-
-
 def warn_at_start(settings: Settings) -> None:
-    """Say loudly when Teams runs without authentication, and why Teams is off when it looks wanted."""
+    """Say loudly, at start, when Teams runs without authentication."""
     mode = teams_mode(settings)
     if mode == "no-auth":
         log.warning(
@@ -171,5 +142,3 @@ def warn_at_start(settings: Settings) -> None:
             "requests from anyone without checking a token. Only activities whose serviceUrl is on this "
             "machine are accepted. Use this only with the Bot Framework Emulator or a local stand-in, never on "
             "a server others can reach.", NO_AUTH_ENV)
-    elif mode is None and (settings.teams_app_password or settings.teams_app_tenant_id):
-        log.warning("Teams is off: TEAMS_APP_PASSWORD or TEAMS_APP_TENANT_ID is set but TEAMS_APP_ID is not.")

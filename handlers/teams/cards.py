@@ -56,10 +56,11 @@ META_KEY = "cxMeta"
 _WJ = "\u2060"  # word joiner: invisible, but no client sees a URL across it
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):(//)", re.IGNORECASE)
 _WWW = re.compile(r"\bwww\.", re.IGNORECASE)
-# Characters that can start Markdown, a mention tag or a {{DATE()}} function in a TextBlock.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
+# Characters that can start Markdown (emphasis, links, code), a mention tag, an entity or a
+# {{DATE()}} function anywhere in a TextBlock; list and heading markers only at a line's start.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>~&])")
 _LIST_START = re.compile(r"^(\s*)(\d+)([.)])", re.MULTILINE)
-_DASH_START = re.compile(r"^(\s*)-", re.MULTILINE)
+_DASH_START = re.compile(r"^(\s*)([-+#>])", re.MULTILINE)
 _NAME_UNSAFE = re.compile(r"[<>\[\]\\*_`~#|{}]")
 
 
@@ -76,7 +77,7 @@ def md_escape(text: str) -> str:
     """Untrusted text for a Markdown TextBlock: every markup character escaped, links broken."""
     text = _MD_SPECIAL.sub(r"\\\1", neutralize(text))
     text = _LIST_START.sub(r"\1\2\\\3", text)
-    return _DASH_START.sub(r"\1\\-", text)
+    return _DASH_START.sub(r"\1\\\2", text)
 
 
 def mention_name(name: str) -> str:
@@ -438,11 +439,13 @@ def shrink_png(png: bytes, max_bytes: int) -> bytes | None:
             continue
         height = max(1, round(source.height * width / source.width))
         scaled = source if width == source.width else source.resize((width, height), PILImage.LANCZOS)
-        for colours in (64, 32, 16):
+        for colours in (64, 16):
             buf = io.BytesIO()
             scaled.quantize(colors=colours, method=PILImage.Quantize.MEDIANCUT).save(buf, format="PNG", optimize=True)
             if buf.tell() <= max_bytes:
                 return buf.getvalue()
+            if buf.tell() > 2 * max_bytes:
+                break  # fewer colours will not halve it: try a smaller picture
     return None
 
 
@@ -470,22 +473,24 @@ def _note(text: str) -> dict[str, Any]:
 def message_cards(m: Message, *, max_bytes: int = MAX_CARD_BYTES) -> list[dict[str, Any]]:
     """The message as one card, or as several when it is too long for one Teams message (in order)."""
     groups = _groups(m)
-    pages: list[tuple[list[_Group], int]] = [([], size_of(_card([], [])))]
+    empty = size_of(_card([], []))
+    room = max_bytes - empty - 200  # what one page holds, with room for its "Part n of m" note
+    pages: list[tuple[list[_Group], int]] = [([], empty)]
     for g in groups:
         if g.image is not None:
             current, used = pages[-1]
             if current and used + IMAGE_ROOM > max_bytes:
                 # Too little left on this page for a readable picture: it starts the next one.
-                pages.append(([], size_of(_card([], []))))
+                pages.append(([], empty))
                 current, used = pages[-1]
             current.append(g)
             pages[-1] = (current, used + IMAGE_ROOM)
             continue
-        if g.size > max_bytes - pages[0][1] - 200:
-            g = _cut_group(g, max_bytes - pages[0][1] - 200)
+        if g.size > room:
+            g = _cut_group(g, room)
         current, used = pages[-1]
         if current and used + g.size > max_bytes - 200:
-            pages.append(([], size_of(_card([], []))))
+            pages.append(([], empty))
             current, used = pages[-1]
         current.append(g)
         pages[-1] = (current, used + g.size)
@@ -495,11 +500,11 @@ def message_cards(m: Message, *, max_bytes: int = MAX_CARD_BYTES) -> list[dict[s
         entities: dict[str, dict[str, Any]] = {}
         images = [g for g in page if g.image is not None]
         # Pictures share what the text leaves of the page (each was counted at IMAGE_ROOM).
-        room = (max_bytes - used + IMAGE_ROOM * len(images) - 400) // max(len(images), 1)
+        share = (max_bytes - used + IMAGE_ROOM * len(images) - 400) // max(len(images), 1)
         for g in page:
             elements = g.elements
             if g.image is not None:
-                el = _image_element(g.image, room)
+                el = _image_element(g.image, share)
                 elements = [el] if el is not None else [_note(
                     f"🖼 {g.image.title}: the picture is too large for a Teams message. {g.image.alt}")]
             elements = [dict(e) for e in elements]
@@ -623,11 +628,6 @@ def form_card(f: Form, *, zone: ZoneInfo, values: dict[str, Any] | None = None,
     return out
 
 
-def message_dialog_card(m: Message) -> dict[str, Any]:
-    """A read-only card to show in a dialog (a command's answer, a page of a list)."""
-    return message_card(m)
-
-
 def _local_epoch(day: Any, clock: Any, zone: ZoneInfo) -> int | None:
     if not isinstance(day, str) or not day:
         return None
@@ -655,83 +655,3 @@ def form_values(f: Form, data: dict[str, Any], *, zone: ZoneInfo) -> dict[str, A
         elif isinstance(i, UserInput):
             out[i.id] = raw.split(",")[0].strip() if isinstance(raw, str) and raw.strip() else None
     return out
-
-
-# --- checking cards (tests, the stand-in) ----------------------------------------------------
-
-ELEMENT_TYPES = {"TextBlock", "RichTextBlock", "ColumnSet", "Container", "ActionSet", "Image", "Input.Text",
-                 "Input.ChoiceSet", "Input.Toggle", "Input.Date", "Input.Time", "FactSet"}
-ACTION_TYPES = {"Action.Submit", "Action.OpenUrl"}
-
-
-def card_problems(card: dict[str, Any]) -> list[str]:
-    """What Teams would refuse or mis-render in an Adaptive Card: unknown types, missing ids, stray mentions."""
-    problems: list[str] = []
-    if card.get("type") != "AdaptiveCard":
-        problems.append("not an AdaptiveCard")
-    version = str(card.get("version", ""))
-    if not re.fullmatch(r"1\.[0-5]", version):
-        problems.append(f"version {version!r}: Teams bots render Adaptive Cards up to 1.5")
-    ids: set[str] = set()
-    texts: list[str] = []
-
-    def check_action(a: dict[str, Any], where: str) -> None:
-        if a.get("type") not in ACTION_TYPES:
-            problems.append(f"{where}: unknown action type {a.get('type')!r}")
-        if not a.get("title"):
-            problems.append(f"{where}: an action without a title")
-        if a.get("type") == "Action.OpenUrl" and not _safe_url(str(a.get("url", ""))):
-            problems.append(f"{where}: an OpenUrl that is not http(s)")
-
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, list):
-            for n, item in enumerate(node):
-                walk(item, f"{where}[{n}]")
-            return
-        if not isinstance(node, dict):
-            return
-        t = node.get("type")
-        if t == "TextRun":
-            if not isinstance(node.get("text"), str):
-                problems.append(f"{where}: a TextRun without text")
-            if node.get("selectAction"):
-                check_action(node["selectAction"], where)
-            return
-        if t == "Column":
-            walk(node.get("items", []), f"{where}.items")
-            return
-        if t not in ELEMENT_TYPES:
-            problems.append(f"{where}: unknown element type {t!r}")
-            return
-        if t.startswith("Input."):
-            if not node.get("id"):
-                problems.append(f"{where}: an input without an id")
-            elif node["id"] in ids:
-                problems.append(f"{where}: input id {node['id']!r} used twice")
-            ids.add(node.get("id", ""))
-        if t == "TextBlock":
-            texts.append(str(node.get("text", "")))
-        if t == "RichTextBlock":
-            walk(node.get("inlines", []), f"{where}.inlines")
-        if t == "ColumnSet":
-            walk(node.get("columns", []), f"{where}.columns")
-        if t == "Container":
-            walk(node.get("items", []), f"{where}.items")
-        if t == "ActionSet":
-            for n, a in enumerate(node.get("actions", [])):
-                check_action(a, f"{where}.actions[{n}]")
-        if t == "Image" and not str(node.get("url", "")).startswith(("https://", "data:image/")):
-            problems.append(f"{where}: an image that is neither https nor an inline data URI")
-
-    walk(card.get("body", []), "body")
-    for n, a in enumerate(card.get("actions", []) or []):
-        check_action(a, f"actions[{n}]")
-    entities = (card.get("msteams") or {}).get("entities") or []
-    for e in entities:
-        if e.get("type") == "mention" and not any(e.get("text", "\0") in t for t in texts):
-            problems.append(f"mention {e.get('text')!r} is not in any TextBlock")
-    for t in texts:
-        for tag in re.findall(r"<at>.*?</at>", t):
-            if not any(e.get("text") == tag for e in entities):
-                problems.append(f"{tag!r} has no mention entity")
-    return problems

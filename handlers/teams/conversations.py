@@ -160,7 +160,3 @@ def team_roots(session: Session) -> list[ConversationRef]:
         if r.team_id not in seen or r.conversation_id == r.team_id:
             seen[r.team_id] = r  # type: ignore[index]
     return list(seen.values())
-
-
-def any_reference(session: Session) -> ConversationRef | None:
-    return session.exec(select(ConversationRef).order_by(ConversationRef.updated_at.desc())).first()

@@ -11,15 +11,13 @@ references (`handlers/teams/conversations.py`).
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 from botbuilder.schema import ChannelAccount
 from sqlmodel import Session, select
 
 from bot.config import Workspace
 from bot.errors import NotFound
 from bot.resolved import Role
-from bot.roster import Actor, actor_for
+from bot.roster import Actor, actor_for, link_members
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -39,34 +37,6 @@ def yaml_links(ws: Workspace) -> dict[str, str]:
     """{Teams user id: Slack user id} from the workspace YAML's `teams_members`, once it has that key."""
     links = getattr(ws, "teams_members", None) or {}
     return {str(k): str(v) for k, v in dict(links).items()}
-
-
-def link_members(session: Session, links: dict[str, str]) -> int:
-    """Give the YAML's Slack members their Teams ids, so a person is one member on both platforms."""
-    changed = 0
-    for teams_id, slack_id in links.items():
-        member = session.exec(select(Member).where(Member.slack_user_id == slack_id)).first()
-        if member is None:
-            member = Member(slack_user_id=slack_id, role=Role.AGENT.value)
-            session.add(member)
-            session.flush()
-        if member.teams_user_id == teams_id:
-            continue
-        other = session.exec(select(Member).where(Member.teams_user_id == teams_id)).first()
-        if other is not None:
-            if other.slack_user_id:
-                log.warning("Teams user %s is linked to Slack user %s already; not moving them to %s",
-                            teams_id, other.slack_user_id, slack_id)
-                continue
-            # Created on first sight in Teams before the YAML named them: the YAML's member takes the id.
-            other.teams_user_id = None
-            session.add(other)
-            session.flush()
-        member.teams_user_id = teams_id
-        session.add(member)
-        changed += 1
-    session.flush()
-    return changed
 
 
 def member_by_teams(session: Session, ws: Workspace | None, teams_id: str, *, name: str | None = None,
@@ -104,12 +74,10 @@ def actor_of(session: Session, ws: Workspace, account: ChannelAccount | None) ->
     return actor_for(session, member_by_teams(session, ws, tid, name=name))
 
 
-def mention_token(member: Member, shown: str | None = None) -> str:
-    """How a person named in a `cx …` command reaches the core's argument parser: `<@id|name>`."""
-    ident = member.slack_user_id or member.teams_user_id
-    label = (shown or member.name or "").replace(">", "").replace("|", "")
-    return f"<@{ident}|{label}>" if label else f"<@{ident}>"
+def mention_token(member: Member) -> str:
+    """How a person @mentioned in a `cx …` command reaches the core's parser: `<@id>`, as Slack writes it.
 
-
-def describe(account: Any) -> str:
-    return getattr(account, "name", None) or teams_user_id(account) or "someone"
+    The Slack id when the person has one (every command knows those), else the Teams id. No name:
+    the command line is split on spaces, and a name has them.
+    """
+    return f"<@{member.slack_user_id or member.teams_user_id}>"

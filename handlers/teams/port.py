@@ -15,13 +15,13 @@ or cxloop was removed: retrying cannot help.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from botbuilder.core import BotAdapter, TurnContext
-from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import (
     Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters, ConversationReference,
 )
@@ -99,7 +99,7 @@ class TeamsPort:
         self.install_grace = install_grace
 
     def pace(self, action: str) -> float:
-        return self.per_conversation_gap if action in ("post", "dm", "update") else 0.0
+        return self.per_conversation_gap if action in ("post", "dm", "update", "upload") else 0.0
 
     # --- the Bot Connector, through botbuilder ---------------------------------------------
 
@@ -129,6 +129,8 @@ class TeamsPort:
         activity = Activity(type=ActivityTypes.message, summary=cards.summary(msg),
                             attachments=[Attachment(content_type=cards.CONTENT_TYPE, content=card)])
         TurnContext.apply_conversation_reference(activity, reference)
+        # A copy: the reference's own account must keep pointing at the conversation, not the thread.
+        activity.conversation = copy.copy(reference.conversation)
         activity.conversation.id = conversation_id
         activity.reply_to_id = None
         return activity
@@ -192,8 +194,9 @@ class TeamsPort:
         for root in roots:
             team_ref = conversations.to_reference(root)
 
-            async def lookup(ctx: TurnContext, client: Any) -> Any:
-                return await TeamsInfo.get_member(ctx, teams_id)
+            async def lookup(ctx: TurnContext, client: Any, team: str = team_ref.conversation.id) -> Any:
+                # Teams finds a team member by Entra object id as well as by 29: id.
+                return await client.conversations.get_conversation_member(team, teams_id)
 
             try:
                 member = await self._with_client(team_ref, "get_member", lookup)
@@ -240,7 +243,14 @@ class TeamsPort:
             reference, _ = await self._channel(row, anchor.channel)
             await self._update(reference, anchor.channel, anchor.ref, cards.message_card(msg), msg)
             return anchor
-        if row.action == "dm":
+        if row.action == "upload":
+            # A picture (a digest's chart) for the message it threads under: a card of its own, in
+            # that message's thread in a channel, or after it in a chat. Teams gives bots no file
+            # upload in channels, so the picture travels inline (cards.py shrinks it to fit).
+            if thread is None:
+                raise PermanentFailure("a picture with no message to go with")
+            reference, kind = await self._channel(row, thread.channel)
+        elif row.action == "dm":
             reference, kind = await self._personal(row), "personal"
         else:
             reference, kind = await self._channel(row, row.target)
@@ -251,7 +261,7 @@ class TeamsPort:
         for n, card in enumerate(cards.message_cards(msg)):
             try:
                 posted = await self._post(reference, conversation_id, card, msg)
-            except RetryLater as exc:
+            except (RetryLater, PermanentFailure) as exc:
                 if first is not None:
                     # Part of a long message went out: retrying would post it again.
                     log.error("teams: %s: part %d failed after part 1 went out: %s", row.dedupe_key, n + 1, exc)
