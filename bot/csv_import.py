@@ -13,13 +13,20 @@ How it stays fast (a million rows at a good fraction of a raw sqlite3 executeman
 - each row goes through `fast_values`, a hand-written check of the common valid case that applies
   exactly ResponseIn's rules; any row it is not sure about goes through build_response, which
   either accepts it or names the problems (tests/test_csv_import.py checks the two agree);
-- rows are stored in batches, one transaction per batch, with one Core
-  `INSERT ... ON CONFLICT (source, external_id) DO NOTHING RETURNING id, external_id`; the ids
-  returned are the rows actually inserted, so everything else in the batch was a duplicate, and
-  only newly inserted detractors open cases: `open_case` + `publish_opened` (the outbox), in the
-  same transaction as their response;
+- rows are stored in batches (BATCH_ROWS), one transaction per batch, by one Core
+  `INSERT ... ON CONFLICT (source, external_id) DO NOTHING`, and only newly inserted detractors
+  open cases: `open_case` + `publish_opened` (the outbox), in the same transaction as their
+  response. Which rows were inserted: on PostgreSQL, `RETURNING id, external_id` (SQLAlchemy's
+  insertmanyvalues); on SQLite, where SQLAlchemy's per-row parameter handling would cost more than
+  the insert itself, the compiled statement runs through the driver's executemany, `rowcount` says
+  how many were inserted, and the batch's write lock (BEGIN IMMEDIATE) makes "id above the largest
+  id before the insert" exactly the rows it inserted. Within a batch, a repeated id is dropped
+  before the insert (the first occurrence wins); across batches and imports the conflict clause
+  drops it;
 - values are encoded once in the form the column types would bind them (naive UTC text for
   SQLite's datetimes, JSON text for `raw`), so no per-value type processing runs in the insert.
+
+Columns that are no field are kept, per row, in `raw` ({column: cell}, non-empty cells only).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, func, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from bot.cases import open_case
@@ -375,30 +382,88 @@ def sqlite_datetime_text(dt: datetime, text: str = "") -> str:
     return dt.astimezone(_UTC).isoformat(" ", "microseconds")[:26]
 
 
-def _insert_statement(engine: Engine) -> tuple[Any, Callable[..., Any], Callable[[Any], Any]]:
-    name = engine.dialect.name
-    table = _bulk_table(name)
-    if name == "sqlite":
+COLUMNS = ("source", "external_id", "survey", "score", "comment", "customer_id", "customer_name", "customer_email",
+           "touchpoint", "team", "responded_at", "received_at", "raw")
+"""The survey_response columns a batch row gives, in the order of its tuple."""
+
+
+class _Store:
+    """How a batch of rows (tuples in COLUMNS order) goes into survey_response, once each."""
+
+    enc_dt: Callable[..., Any]
+    enc_raw: Callable[[Any], Any]
+
+    def insert(self, conn: Any, rows: list[tuple[Any, ...]], want: list[str]) -> tuple[int, dict[str, int]]:
+        """Insert what is not there yet: (rows inserted, {external id: id} of those of `want` inserted)."""
+        raise NotImplementedError
+
+
+class _SqliteStore(_Store):
+    """The Core statement, compiled once, run by the driver's executemany (SQLAlchemy's per-row parameter
+    handling would cost more than SQLite's insert itself). The batch's transaction began with BEGIN
+    IMMEDIATE, so no one else writes until it ends: the ids above the largest id before the insert are
+    exactly the rows it inserted (an INTEGER PRIMARY KEY counts up from the largest), and rowcount is
+    how many."""
+
+    def __init__(self, engine: Engine):
         from sqlalchemy.dialects.sqlite import insert
 
-        enc_dt = sqlite_datetime_text
+        table = _bulk_table("sqlite")
+        compiled = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
+                    .compile(dialect=engine.dialect, column_keys=list(COLUMNS)))
+        order = tuple(compiled.positiontup or ())
+        assert order == COLUMNS, order  # the tuples are built in this order
+        self.sql = str(compiled)
+        self.enc_dt = sqlite_datetime_text
 
-        def enc_raw(raw: Any) -> Any:
-            return None if raw is None else json.dumps(raw)
-    elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    @staticmethod
+    def enc_raw(raw: Any) -> Any:
+        return None if raw is None else json.dumps(raw)
 
-        def enc_dt(dt: datetime, text: str = "") -> Any:
-            return dt.replace(tzinfo=None)
+    def insert(self, conn: Any, rows: list[tuple[Any, ...]], want: list[str]) -> tuple[int, dict[str, int]]:
+        r = SurveyResponse.__table__.c  # type: ignore[attr-defined]
+        before = conn.execute(select(func.max(r.id))).scalar() or 0
+        n = conn.exec_driver_sql(self.sql, rows).rowcount
+        found: dict[str, int] = {}
+        for i in range(0, len(want), 500):
+            q = select(r.external_id, r.id).where(r.id > before, r.source == SOURCE,
+                                                  r.external_id.in_(want[i:i + 500]))
+            found.update((ext, rid) for ext, rid in conn.execute(q))
+        return n, found
 
-        def enc_raw(raw: Any) -> Any:
-            return raw
-    else:
-        raise CsvImportError(f"bulk import supports SQLite and PostgreSQL, not {name}")
-    stmt = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(table.c.id, table.c.external_id)
-            .execution_options(insertmanyvalues_page_size=PAGE_ROWS))
-    return stmt, enc_dt, enc_raw
+
+class _PostgresStore(_Store):
+    """Core insertmanyvalues: INSERT ... ON CONFLICT DO NOTHING RETURNING id, external_id, which names
+    the rows inserted even with other writers at work."""
+
+    def __init__(self, engine: Engine):
+        from sqlalchemy.dialects.postgresql import insert
+
+        table = _bulk_table("postgresql")
+        self.stmt = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
+                     .returning(table.c.id, table.c.external_id)
+                     .execution_options(insertmanyvalues_page_size=PAGE_ROWS))
+
+    @staticmethod
+    def enc_dt(dt: datetime, text: str = "") -> Any:
+        return dt.replace(tzinfo=None)
+
+    @staticmethod
+    def enc_raw(raw: Any) -> Any:
+        return raw
+
+    def insert(self, conn: Any, rows: list[tuple[Any, ...]], want: list[str]) -> tuple[int, dict[str, int]]:
+        inserted = {ext: rid for rid, ext in conn.execute(self.stmt, [dict(zip(COLUMNS, t)) for t in rows])}
+        return len(inserted), {ext: inserted[ext] for ext in want if ext in inserted}
+
+
+def _store(engine: Engine) -> _Store:
+    name = engine.dialect.name
+    if name == "sqlite":
+        return _SqliteStore(engine)
+    if name == "postgresql":
+        return _PostgresStore(engine)
+    raise CsvImportError(f"bulk import supports SQLite and PostgreSQL, not {name}")
 
 
 def _recent_cutoff(ws: Workspace, team: str, now: datetime) -> datetime:
@@ -449,7 +514,7 @@ def import_csv(engine: Engine, ws: Workspace, path: str | Path, *, mapping: dict
     now = now or utcnow()
     now = now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)
     scan = _scan(path)
-    stmt, enc_dt, enc_raw = _insert_statement(engine)
+    store = _store(engine)
     report = ImportReport(path=str(path))
 
     with path.open("rb") as fb:
@@ -467,7 +532,7 @@ def import_csv(engine: Engine, ws: Workspace, path: str | Path, *, mapping: dict
             raise CsvImportError(f"{path}: the file is empty; expected a header line ({','.join(FIELDS)}) and rows")
         plan = plan_columns(header, fields)
         report.extra_columns = [n for _, n in plan.extras]
-        _Run(engine, ws, report, plan, stmt, enc_dt, enc_raw, open_cases, now, batch_rows, max_errors,
+        _Run(engine, ws, report, plan, store, open_cases, now, batch_rows, max_errors,
              scan.has_nul).go(reader, lambda: progress(fb.tell()) if progress else None)
     if progress:
         progress(scan.size)
@@ -477,16 +542,16 @@ def import_csv(engine: Engine, ws: Workspace, path: str | Path, *, mapping: dict
 class _Run:
     """One import's hot loop and batches."""
 
-    def __init__(self, engine: Engine, ws: Workspace, report: ImportReport, plan: ColumnPlan, stmt: Any,
-                 enc_dt: Callable[..., Any], enc_raw: Callable[[Any], Any], open_cases: str, now: datetime,
+    def __init__(self, engine: Engine, ws: Workspace, report: ImportReport, plan: ColumnPlan, store: _Store,
+                 open_cases: str, now: datetime,
                  batch_rows: int, max_errors: int, has_nul: bool):
         self.engine, self.ws, self.report, self.plan = engine, ws, report, plan
-        self.stmt, self.enc_dt, self.enc_raw = stmt, enc_dt, enc_raw
+        self.store = store
         self.open_cases, self.now = open_cases, now
         self.batch_rows, self.max_errors, self.has_nul = max(1, batch_rows), max_errors, has_nul
         self.thresholds = {k.value: ws.thresholds.for_kind(k) for k in SCORE_RANGE}
         self.cutoffs: dict[str, datetime] = {}
-        self.received = enc_dt(now, "")
+        self.received = store.enc_dt(now, "")
         self.routes: dict[str | None, str] = {}
 
     def cutoff(self, team: str) -> datetime:
@@ -508,13 +573,13 @@ class _Run:
         thresholds = self.thresholds
         routes = self.routes
         route = self.ws.route
-        enc_dt, enc_raw, received = self.enc_dt, self.enc_raw, self.received
+        enc_dt, enc_raw, received = self.store.enc_dt, self.store.enc_raw, self.received
         mode = self.open_cases
         cutoff = self.cutoff
         max_errors = self.max_errors
         batch_rows = self.batch_rows
 
-        batch: list[dict[str, Any]] = []
+        batch: list[tuple[Any, ...]] = []
         lines: list[int] = []
         in_batch: set[str] = set()
         candidates: list[str] = []
@@ -565,10 +630,8 @@ class _Run:
                     raw = None
                     if extras:
                         raw = {n: c for i, n in extras if (c := row[i].strip())} or None
-                    batch.append({"source": SOURCE, "external_id": ext, "survey": v[1], "score": v[2],
-                                  "comment": v[3], "customer_id": v[4], "customer_name": v[5],
-                                  "customer_email": v[6], "touchpoint": tp, "team": team,
-                                  "responded_at": enc_dt(v[8], cells[8]), "received_at": received, "raw": enc_raw(raw)})
+                    batch.append((SOURCE, ext, v[1], v[2], v[3], v[4], v[5], v[6], tp, team, enc_dt(v[8], cells[8]),
+                                  received, enc_raw(raw)))
                     lines.append(line)
                     if v[2] <= thresholds[v[1]] and mode != "none" and (mode == "all" or v[8] >= cutoff(team)):
                         candidates.append(ext)
@@ -588,15 +651,15 @@ class _Run:
             self.flush(batch, lines, candidates)
             tick()
 
-    def flush(self, batch: list[dict[str, Any]], lines: list[int], candidates: list[str]) -> None:
+    def flush(self, batch: list[tuple[Any, ...]], lines: list[int], candidates: list[str]) -> None:
         """Store one batch and open its cases in one transaction."""
         try:
             try:
                 with session_scope(self.engine) as session:
-                    conn = session.connection()
-                    inserted = {ext: rid for rid, ext in conn.execute(self.stmt, batch)}
-                    self.open(session, inserted, candidates)
-                self.count(batch, inserted)
+                    n, ids = self.store.insert(session.connection(), batch, candidates)
+                    self.open(session, ids, candidates)
+                self.report.imported += n
+                self.report.duplicate += len(batch) - n
             except (DataError, IntegrityError):
                 # A value the database refuses (e.g. too long for its column once lower-cased): find the
                 # rows, reject them by line, and store the rest.
@@ -606,30 +669,31 @@ class _Run:
                                     f"the rows before line {lines[0]} are stored (importing the file again "
                                     "skips them as duplicates)", self.report, lines[0]) from exc
 
-    def count(self, batch: list[dict[str, Any]], inserted: dict[str, int]) -> None:
-        self.report.imported += len(inserted)
-        self.report.duplicate += len(batch) - len(inserted)
-
-    def flush_one_by_one(self, batch: list[dict[str, Any]], lines: list[int], candidates: list[str]) -> None:
-        inserted: dict[str, int] = {}
+    def flush_one_by_one(self, batch: list[tuple[Any, ...]], lines: list[int], candidates: list[str]) -> None:
+        want = set(candidates)
+        ids: dict[str, int] = {}
+        imported = 0
         bad: list[tuple[int, str]] = []
         with session_scope(self.engine) as session:
             conn = session.connection()
             for params, line in zip(batch, lines):
+                ext = params[1]
                 try:
                     with conn.begin_nested():
-                        for rid, ext in conn.execute(self.stmt, [params]).all():
-                            inserted[ext] = rid
+                        n, found = self.store.insert(conn, [params], [ext] if ext in want else [])
+                    imported += n
+                    ids.update(found)
                 except (DataError, IntegrityError) as exc:
                     orig = getattr(exc, "orig", exc)
                     bad.append((line, f"the database refused the row: {str(orig).strip().splitlines()[0]}"))
-            self.open(session, inserted, candidates)
-        self.report.imported += len(inserted)
-        self.report.duplicate += len(batch) - len(inserted) - len(bad)
+            self.open(session, ids, candidates)
+        self.report.imported += imported
+        self.report.duplicate += len(batch) - imported - len(bad)
         for line, reason in bad:
             self.report._reject(line, reason, self.max_errors)
 
     def open(self, session: Any, inserted: dict[str, int], candidates: list[str]) -> None:
+        # `inserted`: the ids of the candidates that this batch inserted (the rest were duplicates).
         """Open and queue a case for each newly inserted detractor that is due one, in file order."""
         ids = [inserted[ext] for ext in candidates if ext in inserted]
         if not ids:

@@ -30,6 +30,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+PER_TARGET = 40  # per claim: at one message a second per channel, well inside the lease
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -137,7 +138,14 @@ def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: 
              .order_by(OutboxMessage.id).limit(limit))
         if is_postgres(engine):
             q = q.with_for_update(skip_locked=True)
-        rows = list(s.execute(q).scalars())
+        rows = []
+        per_target: dict[tuple[str, str], int] = {}
+        for r in s.execute(q).scalars():
+            # No more rows per target than can be sent before the lease runs out (one a second).
+            k = (r.platform, r.target)
+            per_target[k] = per_target.get(k, 0) + 1
+            if per_target[k] <= PER_TARGET:
+                rows.append(r)
         for r in rows:
             r.locked_by = me
             r.locked_until = now + LEASE
@@ -258,7 +266,9 @@ class Deliverer:
                     return False
                 row.payload = payload
             done = None
-            if row.attempts > 1 and row.action in ("post", "dm"):
+            # Look before re-posting only when the last attempt may have reached the platform: a 429
+            # means nothing was posted (and history reads have a far lower rate limit than posting).
+            if row.attempts > 1 and row.action in ("post", "dm") and not (row.last_error or "").startswith("rate limited"):
                 done = await port.find_sent(row, thread=thread)
             if done is None:
                 await self._pace(port, row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -31,6 +32,18 @@ class Runtime:
         self.inflight = 0
         self._idle: asyncio.Condition | None = None
         self._ws_cache: tuple[Any, Workspace] | None = None
+        # Work Slack is waiting on (a command's answer, a form's validation) and work done after the
+        # ack run on separate, small pools, so a burst of after-ack work never delays the next ack.
+        self._ack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cx-ack")
+        self._after_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cx-after-ack")
+
+    async def for_ack(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work someone is waiting on, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._ack_pool, fn, *args)
+
+    async def after_ack(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work whose request was already acknowledged, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._after_pool, fn, *args)
 
     @property
     def workspace(self) -> Workspace:

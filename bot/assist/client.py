@@ -22,22 +22,24 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-import openai
 from pydantic import ValidationError
 
 from bot.assist.prompts import schema_reminder, user_message
 from bot.assist.usage import BudgetExhausted, TokenBudget
 from storage.types import utcnow
 
+if TYPE_CHECKING:  # the `openai` package is imported on first use: it takes seconds, and most runs never need it
+    import openai
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 JsonMode = Literal["auto", "json_schema", "json_object"]
 
-DEFAULT_TIMEOUT = 20.0
-DEFAULT_MAX_RETRIES = 2
+DEFAULT_TIMEOUT = 15.0      # seconds per attempt
+DEFAULT_MAX_RETRIES = 1     # the client's own retries: at worst about 2 × 15 s, then the offline method
 DEFAULT_COOLDOWN = timedelta(seconds=60)
 AUTH_COOLDOWN = timedelta(minutes=10)
 
@@ -88,6 +90,8 @@ class ModelClient:
         self.cooldown = cooldown
         self.output_retries = output_retries
         self.json_mode: JsonMode = json_mode
+        import openai
+
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout,
                                      max_retries=max_retries, http_client=http_client)
         self._lock = threading.Lock()
@@ -118,6 +122,8 @@ class ModelClient:
     def complete(self, *, task: str, system: str, data: dict[str, Any], schema: dict[str, Any],
                  parse: Callable[[str], T], max_tokens: int = 600, temperature: float = 0.2) -> Completion[T]:
         """Ask, check the answer with `parse` (raising ValueError/ValidationError when invalid), and return it."""
+        import openai
+
         self._check_cooldown()
         prompt = user_message(task, data)
         attempts = 1 + max(0, self.output_retries)

@@ -47,22 +47,28 @@ def drafting_form(case_id: int) -> Form:
                 inputs=[], metadata={"case": case_id, "variant": 0})
 
 
-def draft_form(case_id: int, draft: Draft) -> Form:
-    """The draft in an editable box, with Regenerate and Discard; Done closes it. Nothing is ever sent."""
+def draft_form(case_id: int, draft: Draft, *, controls: bool = True) -> Form:
+    """The draft in an editable box, with Regenerate and Discard; Done closes it. Nothing is ever sent.
+
+    `controls=False` leaves the two buttons out, for dialogs that cannot be updated in place (Teams):
+    closing the dialog discards, and "Draft a reply" again gives a fresh one.
+    """
     method = draft.label + (" · a few stock phrases were taken out" if draft.repaired else "")
     buttons: list = []
-    if draft.variant < MAX_REGENERATIONS:
+    if controls and draft.variant < MAX_REGENERATIONS:
         buttons.append(Button(action=AssistAction.REGENERATE.value, label="Regenerate",
                               value={"case": case_id, "variant": draft.variant + 1}))
-    buttons.append(Button(action=AssistAction.DISCARD.value, label="Discard", value={"case": case_id},
-                          style="danger"))
+    if controls:
+        buttons.append(Button(action=AssistAction.DISCARD.value, label="Discard", value={"case": case_id},
+                              style="danger"))
     intro: list[Block] = [
         Section(spans=[bold("A draft reply to the customer"), plain(" (person first: respond, empathize and "
                                                                    "apologize, solve, invite their idea, verify)")]),
         Context(spans=[plain(f"{method} · cxloop never sends it: make it sound like you, then copy it into your "
                              "email or chat, or use it on the call.")]),
-        Actions(elements=buttons),
     ]
+    if buttons:
+        intro.append(Actions(elements=buttons))
     return Form(callback=AssistForm.DRAFT.value, title=_title(case_id), submit="Done", intro=intro,
                 inputs=[TextInput(id="draft", label="Your reply (edit freely)", multiline=True, required=False,
                                   max_length=MAX_DRAFT, initial=draft.text,

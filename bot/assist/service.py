@@ -8,6 +8,9 @@ The model is asked only when it is configured (OPENAI_API_KEY), on (CXLOOP_ASSIS
 cooling down after a failure, and under the day's token budget; its answer is used only if it
 validates. Any other outcome is the offline method's answer, with the reason. Personal data is
 redacted from everything sent.
+
+The methods are synchronous and may wait on the network for seconds: call them outside database
+transactions (they record token usage in their own short ones), from a thread in async code.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ R = TypeVar("R", bound=BaseModel)
 
 NO_KEY = "no OpenAI key"
 TURNED_OFF = "assistant turned off"
+NOT_ASKED = "the model is not asked here"
 MAX_COMMENT = 4000  # characters of a comment sent for one classification or draft
 
 
@@ -106,7 +110,7 @@ class Assistant:
 
     def _ask(self, *, kind: str, subject: str | None, fresh: bool, system: str, data: dict[str, Any],
              schema: dict[str, Any], out: type[R], check: Callable[[R], dict[str, Any]], max_tokens: int,
-             temperature: float) -> tuple[dict[str, Any] | None, str | None, int, bool]:
+             temperature: float, ask: bool = True) -> tuple[dict[str, Any] | None, str | None, int, bool]:
         """(payload, reason, tokens, cached): the model's checked answer, or None and why not."""
         if self.model is None:
             return None, self.off_reason, 0, False
@@ -120,6 +124,8 @@ class Assistant:
                 hit = None
             if hit is not None:
                 return hit, None, 0, True
+        if not ask:
+            return None, NOT_ASKED, 0, False
         context = {"themes": self.themes.all}
 
         def parse(content: str) -> dict[str, Any]:
@@ -166,8 +172,11 @@ class Assistant:
 
     # ---- reply drafts ------------------------------------------------------------------------------
 
-    def draft_reply(self, source: Any, *, variant: int = 0, fresh: bool = False) -> Draft:
-        """A reply following RESOLVED, for the owner to edit; `variant` > 0 (Regenerate) asks anew."""
+    def draft_reply(self, source: Any, *, variant: int = 0, fresh: bool = False, ask_model: bool = True) -> Draft:
+        """A reply following RESOLVED, for the owner to edit; `variant` > 0 (Regenerate) asks anew.
+
+        `ask_model=False` (inside a database transaction) uses a cached model draft or the offline one.
+        """
         inp = source if isinstance(source, drafts.DraftInput) else drafts.DraftInput.from_view(source)
         text = (inp.comment or "").strip()
         offline_c = Classification(themes=offline_themes(text, self.themes) if text else ["other"],
@@ -182,7 +191,7 @@ class Assistant:
         payload, reason, tokens, cached = self._ask(
             kind="draft", subject=subject, fresh=fresh or bool(variant), system=prompts.DRAFT_SYSTEM, data=data,
             schema=schemas.DRAFT_SCHEMA, out=schemas.DraftOut, check=_checked_draft,
-            max_tokens=700, temperature=0.7 if variant else 0.4)
+            max_tokens=700, temperature=0.7 if variant else 0.4, ask=ask_model)
         if payload is not None:
             return Draft(text=drafts.assemble(payload["parts"], inp), themes=themes, variant=variant,
                          repaired=payload["repaired"], **self._meta(None, tokens, cached))

@@ -217,7 +217,7 @@ class ThemeSet:
         names = [" ".join(str(t).lower().split()) for t in themes]
         names = [n for n in dict.fromkeys(names) if n and n != OTHER]
         if not names:
-            raise ValueError("the theme list is empty")
+            raise ValueError("the theme list needs at least one theme besides \"other\"")
         extra = {" ".join(str(k).lower().split()): tuple(v) for k, v in themes.items()} \
             if isinstance(themes, Mapping) else {}
         lexicon: dict[str, tuple[str, ...]] = {}

@@ -78,7 +78,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             publish_change(session, rt.workspace, case, event)
 
         try:
-            await asyncio.to_thread(rt.transaction, work)
+            await rt.after_ack(rt.transaction, work)
             return True
         except CxError as exc:
             await _tell(client, body, str(exc))
@@ -91,7 +91,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             return build(session, actor)
 
         try:
-            form = await asyncio.to_thread(rt.transaction, prepare)
+            form = await rt.after_ack(rt.transaction, prepare)
         except CxError as exc:
             await _tell(client, body, str(exc))
             return
@@ -222,7 +222,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             ask_owner_for_update(session, rt.workspace, actor_of(session, body["user"]["id"]), cid, now=rt.now())
 
         try:
-            await asyncio.to_thread(rt.transaction, work)
+            await rt.after_ack(rt.transaction, work)
             await _tell(client, body, f"Asked the owner of case #{cid} for an update.")
         except CxError as exc:
             await _tell(client, body, str(exc))
@@ -240,7 +240,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             publish_change(session, rt.workspace, cases.get_case(session, event.case_id), event)
 
         try:
-            await asyncio.to_thread(rt.transaction, work)
+            await rt.for_ack(rt.transaction, work)
         except CxError as exc:
             ids = [i.id for i in form.inputs]
             field = exc.field if isinstance(exc, BadInput) and exc.field in ids else ids[0]
@@ -355,7 +355,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         def build(session: Session) -> Message:
             return home_view(session, rt.workspace, actor_of(session, user), now=rt.now())
 
-        msg = await asyncio.to_thread(rt.transaction, build)
+        msg = await rt.after_ack(rt.transaction, build)
         await client.views_publish(user_id=user, view={"type": "home", "blocks": render.blocks(msg.blocks)})
 
     # --- /cx -------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
         async def attempt() -> commands.Reply | CxError:
             try:
-                return await asyncio.to_thread(rt.transaction, run)
+                return await rt.for_ack(rt.transaction, run)
             except CxError as exc:
                 return exc
 

@@ -1,0 +1,62 @@
+"""Small helpers shared by the benchmarks in bench/ (not a test module, not part of cxloop)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python bench/bench_x.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+
+def quiet_logs() -> None:
+    """What `cxloop serve` does without --verbose: warnings and errors only."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for h in logging.getLogger().handlers:
+        # Bolt warns at every start that cxloop's `authorize` makes the client's token unused: noise here.
+        h.addFilter(lambda r: "will be ignored" not in r.getMessage())
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (p100 = max); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain, aligned text table (first column left-aligned, the rest right-aligned)."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
+
+
+def migrated_sqlite(prefix: str) -> tuple[tempfile.TemporaryDirectory[str], str]:
+    """A fresh SQLite file in a temp dir, migrated to head with storage.db.upgrade."""
+    from storage.db import upgrade
+
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    url = f"sqlite:///{Path(tmp.name) / 'cxloop.db'}"
+    upgrade(url)
+    return tmp, url

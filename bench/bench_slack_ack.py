@@ -1,0 +1,867 @@
+#!/usr/bin/env python
+"""Acknowledgement latency of `/cx` slash commands and alert button clicks, cxloop vs a bare Bolt app.
+
+What runs (all on 127.0.0.1):
+- the local Slack Web API stand-in (standins.slack_api.SlackStandIn), in a process of its own so its
+  work is not billed to the servers (Slack's API is remote in real life);
+- cxloop's real HTTP server, wired as `cxloop serve` wires it (build_services + build_web_app, a real
+  SQLite database migrated with storage.db.upgrade into a temp dir, the bundled workspace from
+  bot.config.load_workspace(), the outbox worker running), served with aiohttp's AppRunner;
+- beside it, on the same event loop, a bare Bolt AsyncApp (same signing secret, same Web API
+  stand-in) whose listeners for `/cx` and the alert buttons only `ack()`, served through the same
+  aiohttp adapter (handlers.slack.http, i.e. slack_bolt.adapter.aiohttp).
+
+Before measuring, `--cases` cases are opened with bot.intake.record_response and their alerts are
+delivered to the stand-in, so every click carries a real alert message (as Slack sends it) and hits
+a real case: the first click on each case takes it, later clicks are refused ("already owned") with
+an ephemeral message, as double clicks are in real life. Commands alternate `/cx help` and
+`/cx mine` over every person in the workspace (after the first click round the first member of
+each team owns a third of the cases, so `mine` lists up to 40 of them).
+
+The load generator is an aiohttp client keeping `--concurrency` Slack-signed requests in flight; a
+request's latency is the time from sending it to having read the whole HTTP response. The machine
+may be shared, so cxloop and bare Bolt are measured in alternating rounds (`--rounds`), each after an
+unmeasured warm-up, and the ratio compares like with like. A serial pass (one request in flight)
+shows the unloaded latency. In `--serve process` mode the server process's CPU time per request
+(all threads, post-ack work included, measured until the server is idle again) is reported too:
+with N requests in flight and the server CPU-bound, latency ≈ N × CPU per request.
+
+Where the servers run (`--serve`):
+- process: in a child process (its own interpreter and GIL): the headline figures;
+- thread:  on their own event loop in a thread of the load generator's process (shares the GIL);
+- loop:    on the load generator's own event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import percentile, quiet_logs, table  # noqa: E402
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+TOUCHPOINTS = ["phone", "chat", "billing", "refund", "delivery", "returns"]  # all three bundled teams
+P99_TARGET_MS = 100.0
+RATIO_TARGET = 2.0
+
+
+# =============================================================================================
+# The Slack stand-in, in its own process
+# =============================================================================================
+
+
+def _standin_main(conn: Any) -> None:
+    from standins.slack_api import SlackStandIn
+
+    quiet_logs()
+    with SlackStandIn.in_thread(token=TOKEN) as slack:
+        from bot.config import load_workspace
+
+        for uid, person in load_workspace().people.items():
+            slack.add_user(uid, name=person.name, tz=person.tz or "UTC")
+        conn.send(slack.api_url)
+        while True:
+            name, args = conn.recv()
+            if name == "stop":
+                conn.send(None)
+                return
+            if name == "count":
+                conn.send(len(slack.calls_to(args[0])))
+
+
+class StandInProcess:
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_standin_main, args=(child,), name="bench-slack-standin", daemon=True)
+        self.proc.start()
+        if not self.conn.poll(60):
+            raise TimeoutError("the Slack stand-in process did not start")
+        self.api_url: str = self.conn.recv()
+
+    def count(self, method: str) -> int:
+        self.conn.send(("count", (method,)))
+        return self.conn.recv()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("stop", ()))
+            self.conn.poll(15)
+        finally:
+            self.proc.join(timeout=15)
+            if self.proc.is_alive():
+                self.proc.terminate()
+                self.proc.join(timeout=5)
+
+
+# =============================================================================================
+# Server side: cxloop and the bare Bolt app, on one event loop
+# =============================================================================================
+
+
+class Servers:
+    """Everything the load is aimed at. Lives on the server's event loop."""
+
+    def __init__(self, api_url: str, cases: int, worker: bool, profile: str | None, what_if: list[str]):
+        self.api_url = api_url
+        self.cases = cases
+        self.worker = worker
+        self.profile = profile  # None, "pyinstrument", "yappi" or "cprofile"
+        self.what_if = what_if
+        self._sessions: list[Any] = []
+        self._profiler: Any = None
+        self._runners: list[Any] = []
+
+    async def start(self) -> dict[str, Any]:
+        from aiohttp import web
+        from slack_bolt.async_app import AsyncApp
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        from _common import migrated_sqlite
+        from bot.config import Settings, load_workspace
+        from bot.intake import record_response
+        from bot.notify import alert_key
+        from bot.roster import sync_workspace
+        from bot.runtime import Runtime
+        from bot.surveys import build_response
+        from handlers.serve import build_services
+        from handlers.server import build_web_app
+        from handlers.slack.http import add_routes
+        from storage.db import make_engine, session_scope
+
+        quiet_logs()
+        t0 = time.perf_counter()
+        self._tmp, url = migrated_sqlite("cxloop-bench-ack-")
+        self.engine = make_engine(url)
+        ws = load_workspace()
+        settings = Settings(database_url=url, slack_bot_token=TOKEN, slack_signing_secret=SECRET,
+                            slack_api_url=self.api_url)
+        with session_scope(self.engine) as s:
+            sync_workspace(s, ws)
+        self.rt = Runtime(engine=self.engine, workspace=ws, settings=settings)
+        services = build_services(self.engine, ws, settings, runtime=self.rt)
+        assert services.deliverer is not None and services.slack_app is not None, "Slack is not configured"
+
+        # Open the cases and post their alerts (unpaced), so clicks carry real alert messages.
+        cases = []
+        for i in range(self.cases):
+            tp = TOUCHPOINTS[i % len(TOUCHPOINTS)]
+            r = build_response({"source": "generic", "external_id": f"bench-{i:05d}", "survey": "nps",
+                                "score": i % 7, "comment": f"Bench complaint {i}: waited too long.",
+                                "customer_id": f"c-{i}", "customer_name": f"Customer {i}",
+                                "customer_email": f"customer{i}@example.com", "touchpoint": tp,
+                                "responded_at": "2026-11-20T10:15:00Z"})
+            res = record_response(self.engine, ws, r)
+            assert res.case_id is not None, "a detractor response opened no case"
+            cases.append((res.case_id, ws.route(tp)))
+        port = services.deliverer.ports["slack"]
+        gap = port.per_channel_gap  # type: ignore[attr-defined]
+        port.per_channel_gap = 0.0  # type: ignore[attr-defined]
+        await services.deliverer.drain()
+        port.per_channel_gap = gap  # type: ignore[attr-defined]  # back to the default for the run
+
+        # Read the alerts back through the Web API, as they are stored (metadata included).
+        client = AsyncWebClient(token=TOKEN, base_url=self.api_url)
+        by_key: dict[str, tuple[str, dict[str, Any]]] = {}
+        for team in ws.teams:
+            cursor = None
+            while team.slack_channel:
+                page = await client.conversations_history(channel=team.slack_channel, include_all_metadata=True,
+                                                          limit=1000, cursor=cursor)
+                for m in page["messages"]:
+                    key = ((m.get("metadata") or {}).get("event_payload") or {}).get("key")
+                    if key:
+                        by_key.setdefault(key, (team.slack_channel, m))  # newest first
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        alerts = []
+        for cid, team in cases:
+            channel, message = by_key[alert_key("slack", cid)]
+            t = ws.team(team)
+            alerts.append({"case": cid, "channel": channel, "message": message,
+                           "users": list(t.members) + list(t.managers)})
+        setup_s = time.perf_counter() - t0
+
+        applied = self._apply_what_if(services)
+
+        # cxloop: the real web app, as `cxloop serve` runs it (outbox worker on unless --no-worker).
+        services.run_worker = self.worker
+        cx_url = await self._serve(build_web_app(services))
+
+        # Bare Bolt: same secret, same Web API stand-in, listeners that only ack.
+        bare = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=self.api_url))
+
+        @bare.command("/cx")
+        async def _cmd(ack):  # type: ignore[no-untyped-def]
+            await ack()
+
+        @bare.action(re.compile(r"^case_"))
+        async def _act(ack):  # type: ignore[no-untyped-def]
+            await ack()
+
+        bare_web = web.Application()
+        add_routes(bare_web, bare)
+        bare_url = await self._serve(bare_web)
+        return {"cx": cx_url + "/slack/events", "bare": bare_url + "/slack/events", "alerts": alerts,
+                "users": sorted(ws.people), "setup_s": setup_s, "pid": os.getpid(), "what_if": applied}
+
+    def _apply_what_if(self, services: Any) -> list[str]:
+        """Experiments sizing a suggested change, monkeypatched in this process only (cxloop is not edited)."""
+        import concurrent.futures
+
+        import aiohttp
+
+        applied = []
+        for w in self.what_if:
+            if w == "shared-session":
+                # One aiohttp session (connection pool) for every Web API call instead of one per call.
+                session = aiohttp.ClientSession()
+                self._sessions.append(session)
+                services.slack_app._async_client.session = session  # Bolt copies it into per-request clients
+                for port in services.deliverer.ports.values():
+                    port.client.session = session
+            elif w == "hot-listeners-first":
+                # Bolt tries listeners in registration order; put /cx and "Take it" first.
+                hot = {"on_cx": 0, "on_take": 1}
+                services.slack_app._async_listeners.sort(
+                    key=lambda lst: hot.get(getattr(lst.ack_function, "__name__", ""), 2))
+            elif w.startswith("executor="):
+                # The default thread pool (asyncio.to_thread) with another size.
+                n = int(w.split("=", 1)[1])
+                asyncio.get_running_loop().set_default_executor(
+                    concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="asyncio"))
+            elif w == "workspace-cache":
+                # Runtime.workspace re-checks the database on every access; cache it for 5 s instead.
+                from bot.runtime import Runtime
+
+                prop = Runtime.__dict__.get("workspace")
+                if not isinstance(prop, property):
+                    continue
+                cache: dict[int, tuple[float, Any]] = {}
+
+                def cached(rt: Any, _get: Any = prop.fget) -> Any:
+                    hit = cache.get(id(rt))
+                    if hit is None or time.monotonic() - hit[0] > 5.0:
+                        hit = cache[id(rt)] = (time.monotonic(), _get(rt))
+                    return hit[1]
+
+                Runtime.workspace = property(cached)  # type: ignore[method-assign,assignment]
+            elif w.startswith("split-executor"):
+                # /cx's transaction (which its ack waits for) on its own pool of A threads; every other
+                # asyncio.to_thread of the listeners (post-ack work) and of the outbox on a pool of B threads.
+                import contextvars
+                import functools
+
+                import handlers.slack.listeners as listeners
+
+                a, b = (int(x) for x in (w.split("=", 1)[1] if "=" in w else "2:1").split(":"))
+                loop = asyncio.get_running_loop()
+                ack_pool = concurrent.futures.ThreadPoolExecutor(max_workers=a, thread_name_prefix="ack")
+                loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=b,
+                                                                                thread_name_prefix="bg"))
+
+                class _Asyncio:
+                    def __getattr__(self, name: str) -> Any:
+                        return getattr(asyncio, name)
+
+                    @staticmethod
+                    async def to_thread(fn: Any, /, *fargs: Any, **fkw: Any) -> Any:
+                        inner = fargs[0] if fargs else None
+                        if "on_cx" in getattr(inner, "__qualname__", ""):
+                            call = functools.partial(contextvars.copy_context().run, fn, *fargs, **fkw)
+                            return await asyncio.get_running_loop().run_in_executor(ack_pool, call)
+                        return await asyncio.to_thread(fn, *fargs, **fkw)
+
+                listeners.asyncio = _Asyncio()  # type: ignore[assignment]
+            elif w == "ack-first":
+                # /cx acks at once ("Working on it…") and answers with chat.postEphemeral, as it already
+                # does for commands slower than listeners.SLOW_COMMAND seconds.
+                import handlers.slack.listeners as listeners
+
+                if not hasattr(listeners, "SLOW_COMMAND"):
+                    continue
+                listeners.SLOW_COMMAND = 0.0  # type: ignore[attr-defined]
+            elif w == "switchinterval":
+                sys.setswitchinterval(0.0005)  # hand the GIL over 10x more often than the default 5 ms
+            else:
+                raise ValueError(f"unknown --what-if {w!r}")
+            applied.append(w)
+        return applied
+
+    async def _serve(self, app: Any) -> str:
+        from aiohttp import web
+
+        runner = web.AppRunner(app)  # as handlers.serve.serve does
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    async def cpu(self) -> float:
+        """CPU seconds this process has used, all threads."""
+        return time.process_time()
+
+    async def idle(self) -> None:
+        """Wait until acknowledged work has finished (the outbox worker may still be pacing posts)."""
+        started = time.monotonic()
+        while True:
+            try:
+                await self.rt.wait_idle(timeout=10)
+                return
+            except (TimeoutError, asyncio.TimeoutError):
+                waited = time.monotonic() - started
+                print(f"[servers] still {self.rt.inflight} acknowledged requests in progress after {waited:.0f} s",
+                      file=sys.stderr, flush=True)
+                if waited > 300:
+                    for t in asyncio.all_tasks():
+                        t.print_stack(limit=8, file=sys.stderr)
+                    raise
+
+    async def profile_start(self) -> None:
+        if self.profile == "pyinstrument":
+            from pyinstrument import Profiler
+
+            self._profiler = Profiler(interval=0.001, async_mode="disabled")
+            self._profiler.start()
+        elif self.profile == "yappi":
+            import yappi
+
+            yappi.clear_stats()
+            yappi.set_clock_type("cpu")
+            yappi.start(builtins=False, profile_threads=True)
+            self._profiler = yappi
+        elif self.profile == "cprofile":
+            import cProfile
+
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
+
+    async def profile_stop(self, label: str) -> str:
+        if self._profiler is None:
+            return ""
+        await self.idle()  # post-ack work belongs to the phase
+        base = Path(os.environ.get("BENCH_PROFILE_DIR", "/tmp")) / f"bench_slack_ack.{label}"
+        if self.profile == "pyinstrument":
+            self._profiler.stop()
+            out = base.with_name(base.name + ".pyinstrument.txt")
+            out.write_text(self._profiler.output_text(unicode=False, color=False, show_all=False))
+            base.with_name(base.name + ".pyinstrument.html").write_text(self._profiler.output_html())
+            self._profiler.last_session.save(str(base.with_name(base.name + ".pyisession")))
+        elif self.profile == "yappi":
+            out = base.with_name(base.name + ".yappi.txt")
+            _write_yappi(self._profiler, out)
+        else:
+            import pstats
+
+            self._profiler.disable()
+            out = base.with_name(base.name + ".cprofile.txt")
+            with out.open("w") as fh:
+                st = pstats.Stats(self._profiler, stream=fh)
+                st.sort_stats("cumulative").print_stats(60)
+                st.sort_stats("tottime").print_stats(40)
+        self._profiler = None
+        return str(out)
+
+    async def stop(self) -> None:
+        for r in reversed(self._runners):
+            await r.cleanup()
+        for session in self._sessions:
+            await session.close()
+        self.engine.dispose()
+        self._tmp.cleanup()
+
+
+# Where a request's CPU goes, as listed at the top of a --profile yappi report (module suffix:function).
+KEY_FUNCTIONS = [
+    "handlers/slack/http.py:slack_events",
+    "slack_bolt/adapter/aiohttp/__init__.py:to_bolt_request",
+    "slack_bolt/app/async_app.py:AsyncApp.async_dispatch",
+    "slack_bolt/listener/async_listener.py:AsyncCustomListener.async_matches",
+    "slack_bolt/listener/asyncio_runner.py:AsyncioListenerRunner.run",
+    "asyncio/tasks.py:sleep",
+    "slack_bolt/listener/asyncio_runner.py:run_ack_function_asynchronously",
+    "handlers/slack/listeners.py:on_cx",
+    "handlers/slack/listeners.py:answer",
+    "handlers/slack/render.py:message",
+    "handlers/slack/listeners.py:on_take",
+    "handlers/slack/listeners.py:_tell",
+    "slack_sdk/web/async_base_client.py:AsyncWebClient.api_call",
+    "aiohttp/connector.py:TCPConnector.connect",
+    "concurrent/futures/thread.py:_WorkItem.run",
+    "bot/runtime.py:Runtime.transaction",
+    "handlers/slack/listeners.py:actor_of",
+    "bot/runtime.py:Runtime.workspace",
+    "bot/commands.py:dispatch",
+    "bot/commands.py:_help",
+    "bot/commands.py:_mine",
+    "bot/commands.py:_case_line",
+    "bot/cases.py:load_view",
+    "bot/cases.py:take",
+    "bot/notify.py:publish_change",
+    "bot/notify.py:refresh_homes",
+    "storage/db.py:session_scope",
+    "bot/outbox.py:Deliverer._deliver_one",
+    "bot/outbox.py:_claim",
+]
+
+
+def _write_yappi(yappi: Any, out: Path) -> None:
+    """CPU per thread, then functions by inclusive and by own CPU time (all threads together)."""
+    yappi.stop()
+    threads = yappi.get_thread_stats()
+    stats = yappi.get_func_stats()
+    with out.open("w") as fh:
+        fh.write("CPU seconds per thread\n")
+        for t in sorted(threads, key=lambda t: -t.ttot):
+            fh.write(f"  {t.ttot:8.3f}  {t.name} (id {t.id}, {t.sched_count} switches)\n")
+        rows = list(stats)
+
+        def name(s: Any) -> str:
+            mod = s.module
+            for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+                if marker in mod:
+                    mod = mod.split(marker, 1)[1]
+            return f"{s.name}  {mod}:{s.lineno}"
+
+        total = sum(t.ttot for t in threads)
+        fh.write(f"  {total:8.3f}  all threads\n")
+        fh.write("\nKey functions (inclusive CPU; nested entries are part of their parents)\n"
+                 "     ttot   share     calls  ttot/call ms  function\n")
+        for key in KEY_FUNCTIONS:
+            mod, _, fn = key.rpartition(":")
+            for st in rows:
+                if st.name == fn and st.module.endswith(mod):
+                    fh.write(f"  {st.ttot:7.3f}  {100 * st.ttot / max(total, 1e-9):5.1f}%  {st.ncall:8d}  "
+                             f"{1000 * st.ttot / max(st.ncall, 1):12.3f}  {name(st)}\n")
+                    break
+        fh.write("\nBy inclusive CPU (ttot), top 80\n     ttot      tsub     calls  ttot/call ms  function\n")
+        for s in sorted(rows, key=lambda s: -s.ttot)[:80]:
+            fh.write(f"  {s.ttot:7.3f}  {s.tsub:8.3f}  {s.ncall:8d}  {1000 * s.ttot / max(s.ncall, 1):12.3f}  "
+                     f"{name(s)}\n")
+        fh.write("\nBy own CPU (tsub), top 50\n")
+        for s in sorted(rows, key=lambda s: -s.tsub)[:50]:
+            fh.write(f"  {s.tsub:7.3f}  {s.ncall:8d}  {name(s)}\n")
+    yappi.clear_stats()
+
+
+# ---- hosting the servers: same loop, a thread, or a child process --------------------------
+
+
+class Host:
+    """Runs `Servers` somewhere and forwards calls to it."""
+
+    async def call(self, name: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class LoopHost(Host):
+    def __init__(self, servers: Servers):
+        self.servers = servers
+
+    async def call(self, name: str, *args: Any) -> Any:
+        return await getattr(self.servers, name)(*args)
+
+    async def close(self) -> None:
+        await self.servers.stop()
+
+
+class ThreadHost(Host):
+    def __init__(self, servers: Servers):
+        self.servers = servers
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="bench-servers", daemon=True)
+        self.thread.start()
+
+    async def call(self, name: str, *args: Any) -> Any:
+        fut = asyncio.run_coroutine_threadsafe(getattr(self.servers, name)(*args), self.loop)
+        return await asyncio.wrap_future(fut)
+
+    async def close(self) -> None:
+        try:
+            await self.call("stop")
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.loop.close()
+
+
+def _servers_main(conn: Any, api_url: str, cases: int, worker: bool, profile: str | None,
+                  what_if: list[str]) -> None:
+    """The child process: serve, and answer the parent's calls over the pipe."""
+
+    async def main() -> None:
+        servers = Servers(api_url, cases, worker, profile, what_if)
+        loop = asyncio.get_running_loop()
+        while True:
+            name, args = await loop.run_in_executor(None, conn.recv)
+            try:
+                result = await getattr(servers, name)(*args)
+                conn.send(("ok", result))
+            except BaseException as exc:  # report, then keep serving (or stop)
+                conn.send(("error", repr(exc)))
+            if name == "stop":
+                return
+
+    asyncio.run(main())
+
+
+class ProcessHost(Host):
+    def __init__(self, servers: Servers):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_servers_main, name="bench-servers", daemon=True,
+                                args=(child, servers.api_url, servers.cases, servers.worker, servers.profile,
+                                      servers.what_if))
+        self.proc.start()
+        self._lock = asyncio.Lock()
+
+    async def call(self, name: str, *args: Any) -> Any:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            self.conn.send((name, args))
+            ready = await loop.run_in_executor(None, self.conn.poll, 900)
+            if not ready:
+                raise TimeoutError(f"the server process did not answer {name} within 900 s")
+            status, result = self.conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"server process: {name} failed: {result}")
+        return result
+
+    async def close(self) -> None:
+        try:
+            if self.proc.is_alive():
+                await self.call("stop")
+        finally:
+            self.proc.join(timeout=15)
+            if self.proc.is_alive():
+                self.proc.terminate()  # the child we started, by its handle
+                self.proc.join(timeout=5)
+
+
+HOSTS: dict[str, Callable[[Servers], Host]] = {"process": ProcessHost, "thread": ThreadHost, "loop": LoopHost}
+
+
+# =============================================================================================
+# Client side: the load generator
+# =============================================================================================
+
+
+@dataclass
+class Phase:
+    """Latencies of one (server, request kind, concurrency), accumulated over rounds."""
+
+    target: str
+    kind: str
+    latencies: list[float] = field(default_factory=list)  # seconds
+    labels: list[str] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    deferred: int = 0  # /cx acknowledged with cxloop's "Working on it…" placeholder
+    elapsed: float = 0.0
+    cpu: float = 0.0  # server-process CPU seconds (process mode only)
+    cpu_requests: int = 0
+
+    def ms(self, pct: float, label: str | None = None) -> float:
+        lat = self.latencies if label is None else [x for x, lb in zip(self.latencies, self.labels) if lb == label]
+        return percentile(lat, pct) * 1000
+
+    @property
+    def n_errors(self) -> int:
+        return sum(self.errors.values())
+
+
+async def load(url: str, bodies: list[tuple[str, bytes]], concurrency: int, phase: Phase | None = None,
+               *, between_bursts: Callable[[], Awaitable[Any]] | None = None) -> Phase:
+    """Send every (label, body) form-encoded and signed, `concurrency` in flight; time each one.
+
+    With `between_bursts`, requests go in bursts of `concurrency` sent at once; the next burst starts
+    when the whole burst is answered and `between_bursts()` (waiting for the server to be idle) returns.
+    """
+    if between_bursts is not None:
+        res = phase or Phase("", "")
+        for i in range(0, len(bodies), concurrency):
+            await load(url, bodies[i:i + concurrency], concurrency, res)
+            await between_bursts()
+        return res
+    import aiohttp
+
+    from standins.slack_sender import sign
+
+    res = phase or Phase("", "")
+    it = iter(bodies)
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+        async def worker() -> None:
+            for label, body in it:  # a shared iterator: each body is sent once
+                ts = int(time.time())
+                headers = {"Content-Type": "application/x-www-form-urlencoded",
+                           "X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": sign(SECRET, body, ts)}
+                why = ""
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as r:
+                        text = await r.read()
+                        if r.status != 200:
+                            why = f"HTTP {r.status}"
+                except Exception as exc:
+                    why = type(exc).__name__
+                t1 = time.perf_counter()
+                if why:
+                    res.errors[why] = res.errors.get(why, 0) + 1
+                    continue
+                res.latencies.append(t1 - t0)
+                res.labels.append(label)
+                if b"Working on it" in text:
+                    res.deferred += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        res.elapsed += time.perf_counter() - started
+    return res
+
+
+def click_bodies(info: dict[str, Any], start: int, n: int) -> list[tuple[str, bytes]]:
+    """Clicks `start`…`start+n-1` of "Take it", round-robin over the cases, by a member of the case's team."""
+    from standins.slack_sender import SlackSender
+
+    sender = SlackSender("unused", SECRET)
+    alerts = info["alerts"]
+    out = []
+    for j in range(start, start + n):
+        a = alerts[j % len(alerts)]
+        user = a["users"][(j // len(alerts)) % len(a["users"])]
+        label = "take" if j < len(alerts) else "again"
+        out.append((label, sender.click_body(user, a["message"], "case_take", channel=a["channel"])))
+    return out
+
+
+def command_bodies(info: dict[str, Any], start: int, n: int) -> list[tuple[str, bytes]]:
+    """`/cx help` and `/cx mine` alternating, users round-robin."""
+    from standins.slack_sender import SlackSender
+
+    sender = SlackSender("unused", SECRET)
+    users = info["users"]
+    out = []
+    for j in range(start, start + n):
+        text = "help" if j % 2 == 0 else "mine"
+        out.append((text, sender.command_body(users[(j // 2) % len(users)], text)))
+    return out
+
+
+BODIES = {"click": click_bodies, "command": command_bodies}
+
+
+async def run_mode(mode: str, args: argparse.Namespace, standin: StandInProcess) -> dict[tuple[str, str, int], Phase]:
+    """All phases for one way of serving. Targets: bare, cx and, with --what-if, cx+ (a second process)."""
+    hosts = {"": HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, []))}
+    if args.what_if:
+        hosts["+"] = HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, args.what_if))
+    phases: dict[tuple[str, str, int], Phase] = {}
+    try:
+        infos = {}
+        for name, host in hosts.items():
+            infos[name] = info = await host.call("start")
+            print(f"[{mode}] servers{name} up in pid {info['pid']} (setup {info['setup_s']:.1f} s: "
+                  f"{len(info['alerts'])} cases opened and their alerts posted)"
+                  + (f"; what-if: {', '.join(info['what_if'])}" if info["what_if"] else ""), flush=True)
+        info = infos[""]
+        # (target, url, host): the bare app and cxloop share the first server process.
+        targets = [("bare", info["bare"], hosts[""]), ("cx", info["cx"], hosts[""])]
+        if "+" in hosts:
+            targets.append(("cx+", infos["+"]["cx"], hosts["+"]))
+        per_round = [args.requests // args.rounds + (1 if r < args.requests % args.rounds else 0)
+                     for r in range(args.rounds)]
+        sent = {"click": 0, "command": 0}
+        for r, n in enumerate(per_round):
+            for kind in ("click", "command"):
+                bodies = BODIES[kind](info, sent[kind], n)
+                warm = BODIES[kind](info, sent[kind] + n, args.warmup)
+                sent[kind] += n + args.warmup
+                for target, url, host in targets:
+                    phase = phases.setdefault((target, kind, args.concurrency), Phase(target, kind))
+                    await load(url, warm, args.concurrency)
+                    await host.call("idle")
+                    cpu0 = await host.call("cpu")
+                    await host.call("profile_start")
+                    before = len(phase.latencies)
+                    await load(url, bodies, args.concurrency, phase)
+                    path = await host.call("profile_stop", f"{mode}.{target}.{kind}.r{r}")
+                    await host.call("idle")
+                    if mode == "process":
+                        phase.cpu += await host.call("cpu") - cpu0
+                        phase.cpu_requests += n
+                    if path:
+                        print(f"[{mode}] profile of {target} {kind}s, round {r + 1}: {path}", flush=True)
+                    got = phase.latencies[before:]
+                    print(f"[{mode}] round {r + 1}/{args.rounds} {target:4} {kind:7} x{args.concurrency}: "
+                          f"n={len(got)} p50={percentile(got, 50) * 1000:.1f} ms "
+                          f"p99={percentile(got, 99) * 1000:.1f} ms max={max(got, default=0) * 1000:.1f} ms",
+                          flush=True)
+        # Bursts: `concurrency` requests at once, then wait until the server is idle again.
+        if args.burst:
+            for kind in ("click", "command"):
+                bodies = BODIES[kind](info, sent[kind], args.requests)
+                sent[kind] += args.requests
+                for target, url, host in targets:
+                    phase = phases.setdefault((target, kind, -args.concurrency), Phase(target, kind))
+                    await host.call("idle")
+                    await load(url, bodies, args.concurrency, phase, between_bursts=lambda h=host: h.call("idle"))
+                    print(f"[{mode}] bursts of {args.concurrency} {target:4} {kind:7}: n={len(phase.latencies)} "
+                          f"p50={phase.ms(50):.1f} ms p99={phase.ms(99):.1f} ms", flush=True)
+        # Unloaded latency: one request in flight (warm state; clicks are refusals by now).
+        if args.serial:
+            for kind in ("click", "command"):
+                bodies = BODIES[kind](info, sent[kind], args.serial)
+                sent[kind] += args.serial
+                for target, url, host in targets:
+                    phase = phases.setdefault((target, kind, 1), Phase(target, kind))
+                    await host.call("idle")
+                    await load(url, bodies, 1, phase)
+        return phases
+    finally:
+        for host in hosts.values():
+            await host.close()
+
+
+def report(all_phases: dict[str, dict[tuple[str, str, int], Phase]], args: argparse.Namespace) -> bool:
+    rows = []
+    ok = True
+    details = []
+    for mode, phases in all_phases.items():
+        for conc in sorted({k[2] for k in phases}, key=lambda c: (c < 0, -abs(c))):
+            for kind in ("click", "command"):
+                bare = phases.get(("bare", kind, conc))
+                for target in ("cx", "cx+"):
+                    cx = phases.get((target, kind, conc))
+                    if cx is None or bare is None:
+                        continue
+                    r50, r99 = cx.ms(50) / bare.ms(50), cx.ms(99) / bare.ms(99)
+                    headline = conc == args.concurrency and target == "cx"
+                    meets = cx.ms(99) < P99_TARGET_MS and r99 <= RATIO_TARGET and cx.n_errors == 0
+                    if headline:
+                        ok &= meets
+                    cpu_bare = 1000 * bare.cpu / bare.cpu_requests if bare.cpu_requests else float("nan")
+                    cpu_cx = 1000 * cx.cpu / cx.cpu_requests if cx.cpu_requests else float("nan")
+                    label = ("take click" if kind == "click" else "/cx help|mine") + (" what-if" if target == "cx+"
+                                                                                       else "")
+                    how = f"burst {-conc}" if conc < 0 else f"x{conc}"
+                    rows.append([f"{mode} {how}: {label}", len(cx.latencies), bare.ms(50), bare.ms(99),
+                                 bare.ms(100), cx.ms(50), cx.ms(99), cx.ms(100), r50, r99, cpu_bare, cpu_cx,
+                                 cx.n_errors + bare.n_errors, ("yes" if meets else "NO") if headline else ""])
+                    if conc == args.concurrency:
+                        subs = ("take", "again") if kind == "click" else ("help", "mine")
+                        parts = [f"{sub}: p50 {cx.ms(50, sub):.1f} / p99 {cx.ms(99, sub):.1f}" for sub in subs]
+                        extra = f", {cx.deferred} acked as 'Working on it…'" if cx.deferred else ""
+                        errs = f", errors {cx.errors} / bare {bare.errors}" if cx.errors or bare.errors else ""
+                        details.append(f"  {mode} x{conc} {label}: {'; '.join(parts)} ms{extra}{errs}; "
+                                       f"throughput {len(cx.latencies) / cx.elapsed:.0f} req/s, "
+                                       f"bare {len(bare.latencies) / bare.elapsed:.0f} req/s")
+    print()
+    print(f"Ack latency in ms, client side ({args.requests} requests per xN row and server in {args.rounds} "
+          f"alternating rounds, {args.serial} per x1 row; {args.cases} cases; xN = N in flight). Targets at "
+          f"x{args.concurrency}: cxloop p99 < {P99_TARGET_MS:.0f} ms and <= {RATIO_TARGET:.0f}x bare Bolt p99.")
+    if args.what_if:
+        print(f"'what-if' rows: cxloop in a second server process with {', '.join(args.what_if)} (not the code as is).")
+    print(table(["serve xN: request", "n", "bare p50", "bare p99", "bare max", "cx p50", "cx p99", "cx max",
+                 "p50 x", "p99 x", "bare cpu/req", "cx cpu/req", "errors", "meets"], rows))
+    print("(cpu/req: server-process CPU ms per request, all threads, post-ack work included; process mode only)")
+    print("\n".join(details))
+    return ok
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, help="measured requests per server and kind (default 2000; --quick 400)")
+    p.add_argument("--concurrency", type=int, default=50, help="requests in flight (default 50)")
+    p.add_argument("--rounds", type=int, help="alternating bare/cxloop rounds (default 4; --quick 2)")
+    p.add_argument("--cases", type=int, help="cases opened (and alerts posted) first (default 300; --quick 60)")
+    p.add_argument("--warmup", type=int, help="unmeasured requests before each round (default 100; --quick 50)")
+    p.add_argument("--serial", type=int, help="requests per kind with one in flight (0: skip; "
+                   "default 200; --quick 50)")
+    p.add_argument("--serve", help="where the servers run: any of process, thread, loop, comma-separated, or all "
+                   "(default process,thread; --quick process; process is the headline figure)")
+    p.add_argument("--burst", action="store_true", help="also send --requests requests per kind in bursts of "
+                   "--concurrency at once, waiting for the server to be idle between bursts")
+    p.add_argument("--no-worker", action="store_true", help="do not run cxloop's outbox worker during the run")
+    p.add_argument("--profile", choices=["pyinstrument", "yappi", "cprofile"],
+                   help="profile the server process during each measured round: pyinstrument (event-loop thread, "
+                        "wall clock), yappi (all threads, CPU) or cProfile (event-loop thread); reports go to "
+                        "$BENCH_PROFILE_DIR (default /tmp). Profiling slows the server: ignore the latencies.")
+    p.add_argument("--what-if", default="", metavar="LIST",
+                   help="experiments that size a suggested change: a second cxloop server process, patched at run "
+                        "time (cxloop's code is not edited), measured in the same alternating rounds; "
+                        "comma-separated: shared-session (one aiohttp session for all Web API calls), "
+                        "hot-listeners-first (/cx and case_take tried first by Bolt), executor=N (default thread "
+                        "pool of N threads), split-executor=A:B (/cx's ack-path transaction on a pool of A threads, "
+                        "all other to_thread work on B threads), ack-first (/cx acks at once and answers by "
+                        "chat.postEphemeral, i.e. listeners.SLOW_COMMAND = 0), workspace-cache (Runtime.workspace "
+                        "cached 5 s), switchinterval (GIL handed over every 0.5 ms)")
+    p.add_argument("--quick", action="store_true", help="a short run (~40 s): 400 requests in 2 rounds, 60 cases, "
+                   "50 serial, process only; options given explicitly still apply")
+    quick = {"requests": 400, "rounds": 2, "cases": 60, "warmup": 50, "serial": 50, "serve": "process"}
+    full = {"requests": 2000, "rounds": 4, "cases": 300, "warmup": 100, "serial": 200, "serve": "process,thread"}
+    p.set_defaults(**{k: None for k in full})
+    args = p.parse_args(argv)
+    for k, v in (quick if args.quick else full).items():  # options given explicitly win over --quick
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    modes = ["process", "thread", "loop"] if args.serve == "all" else [m.strip() for m in args.serve.split(",")]
+    bad = [m for m in modes if m not in HOSTS]
+    if bad:
+        p.error(f"unknown --serve mode(s): {', '.join(bad)}")
+    if args.rounds < 1 or args.requests < args.rounds or args.concurrency < 1:
+        p.error("need --rounds >= 1, --requests >= --rounds and --concurrency >= 1")
+    if args.profile in ("pyinstrument", "yappi"):
+        import importlib.util
+
+        if importlib.util.find_spec(args.profile) is None:
+            p.error(f"--profile {args.profile} needs the package: {sys.executable} -m pip install {args.profile}")
+    args.modes = modes
+    args.what_if = [w.strip() for w in args.what_if.split(",") if w.strip()]
+    if args.what_if and modes != ["process"]:
+        p.error("--what-if needs --serve process (the patches are process-wide)")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> bool:
+    standin = StandInProcess()
+    try:
+        all_phases = {}
+        for mode in args.modes:
+            all_phases[mode] = await run_mode(mode, args, standin)
+        ephemerals = standin.count("chat.postEphemeral")
+    finally:
+        standin.close()
+    print(f"\n(the stand-in answered {ephemerals} chat.postEphemeral calls: cxloop's refusals of repeat clicks)")
+    return report(all_phases, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_logs()
+    load1 = os.getloadavg()[0]
+    print(f"bench_slack_ack: {os.cpu_count()} CPUs, load average {load1:.2f} at start", flush=True)
+    ok = asyncio.run(amain(args))
+    print("\nresult:", "all targets met" if ok else "some targets missed (see 'meets')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
