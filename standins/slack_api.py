@@ -154,6 +154,7 @@ class SlackStandIn:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        app.router.add_post("/response/{token}", self._handle_response_url)
         self._closing = asyncio.Event()
         # A short shutdown timeout: tests start and stop many instances.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -288,6 +289,27 @@ class SlackStandIn:
         if token != self.token:
             return self._answer(call, {"ok": False, "error": "invalid_auth" if token else "not_authed"})
         return await self._serve(call, lambda: handler(body))
+
+    @property
+    def response_base(self) -> str:
+        """Where `response_url`s handed out in stand-in payloads point: answers are recorded as
+        calls of method "response_url" with the token in `body["token"]`."""
+        return f"{self.url}/response"
+
+    def responses(self, token: str | None = None) -> list[dict[str, Any]]:
+        """Bodies posted to response URLs (optionally to one), oldest first."""
+        return [c.body for c in self.calls_to("response_url") if token is None or c.body.get("token") == token]
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        # Slack's response_url takes JSON without a token, like the one in slash-command payloads.
+        try:
+            body = json.loads((await request.read()) or b"{}")
+        except ValueError:
+            body = {}
+        call = self._record("response_url", {**body, "token": request.match_info["token"]}, request)
+        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+            return self._answer(call, {"ok": False, "error": "no_text"}, status=400)
+        return self._answer(call, {"ok": True})
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         # The upload URL is pre-signed, as Slack's is: no token needed.

@@ -29,6 +29,7 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 class SlackReply:
     status: int
     text: str
+    response_token: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
@@ -38,8 +39,10 @@ class SlackSender:
     """Sends Slack-shaped, signed requests to a cxloop server's `/slack/events`."""
 
     def __init__(self, url: str, signing_secret: str, *, team_id: str = "T0CXLOOP",
-                 session: aiohttp.ClientSession | None = None):
+                 session: aiohttp.ClientSession | None = None, response_base: str | None = None):
         self.url = url
+        # Where response_urls point (a stand-in's `response_base`); Slack's own host otherwise.
+        self.response_base = response_base or "https://hooks.slack.invalid/commands"
         self.secret = signing_secret
         self.team_id = team_id
         self._session = session
@@ -80,13 +83,18 @@ class SlackSender:
             "token": "deprecated-verification-token", "team_id": self.team_id, "team_domain": "acme",
             "channel_id": channel, "channel_name": "support", "user_id": user, "user_name": user.lower(),
             "command": command, "text": text, "api_app_id": "A0CXLOOP", "is_enterprise_install": "false",
-            "response_url": f"https://hooks.slack.invalid/commands/{n}",
+            "response_url": f"{self.response_base}/{n}",
             "trigger_id": f"{n}.{int(time.time())}.trigger",
         }).encode()
 
     async def command(self, user: str, text: str, *, channel: str = "C0SUPPORT", **opts: Any) -> SlackReply:
-        """`/cx <text>` typed by `user` in `channel`."""
-        return await self.post(self.command_body(user, text, channel=channel), "application/x-www-form-urlencoded", **opts)
+        """`/cx <text>` typed by `user` in `channel`; `.response_token` names its response_url."""
+        body = self.command_body(user, text, channel=channel)
+        reply = await self.post(body, "application/x-www-form-urlencoded", **opts)
+        from urllib.parse import parse_qs
+
+        reply.response_token = parse_qs(body.decode())["response_url"][0].rsplit("/", 1)[-1]
+        return reply
 
     def _interactive(self, payload: dict[str, Any]) -> bytes:
         return urlencode({"payload": json.dumps(payload)}).encode()

@@ -63,7 +63,8 @@ class CxHarness:
         self.server = TestServer(build_web_app(self.services), host="127.0.0.1", port=0)
         await self.server.start_server()
         self.url = str(self.server.make_url(""))
-        self.sender = SlackSender(str(self.server.make_url("/slack/events")), SIGNING_SECRET)
+        self.sender = SlackSender(str(self.server.make_url("/slack/events")), SIGNING_SECRET,
+                                  response_base=self.slack.response_base)
         await self.sender.__aenter__()
         return self
 
@@ -85,9 +86,16 @@ class CxHarness:
         return reply
 
     async def command(self, user: str, text: str, **kw: Any) -> Any:
+        """`/cx` as `user`; the reply is the answer sent to the command's response_url after the ack."""
+        from standins.slack_sender import SlackReply
+
         reply = await self.sender.command(user, text, **kw)
+        assert reply.status == 200 and reply.text in ("", "null"), f"the ack should be empty: {reply.text!r}"
         await self.rt.wait_idle()
-        return reply
+        answers = self.slack.responses(reply.response_token)
+        assert len(answers) == 1, f"expected one answer to /cx {text}, got {answers}"
+        body = {k: v for k, v in answers[0].items() if k not in ("token", "replace_original", "delete_original")}
+        return SlackReply(200, json.dumps(body), reply.response_token)
 
     async def deliver(self) -> int:
         """Let acknowledged work finish, then send everything due in the outbox."""
