@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.actions import CaseAction, CaseForm
+from bot.assist.messages import draft_button, insight_context, response_insight
+from bot.assist.results import Classification
 from bot.cases import CaseView
 from bot.messages import (
     Actions, Block, Button, Checklist, ChecklistItem, CheckboxInput, Choice, ChoiceInput, Context, DateTimeInput,
@@ -66,7 +68,7 @@ def _who(p: PersonRef | None) -> Span:
     return Mention(person=p) if p else plain("nobody")
 
 
-def _summary(view: CaseView, *, mask: bool) -> list[Block]:
+def _summary(view: CaseView, *, mask: bool, insight: Classification | None = None) -> list[Block]:
     c, r = view.case, view.response
     marker, level = severity(r.survey, r.score)
     items = [
@@ -92,6 +94,9 @@ def _summary(view: CaseView, *, mask: bool) -> list[Block]:
                                                "the full text is in the thread.")]))
     else:
         blocks.append(Context(spans=[plain("No comment left.")]))
+    line = insight_context(response_insight(r, insight))
+    if line is not None:
+        blocks.append(line)
     return blocks
 
 
@@ -122,6 +127,8 @@ def _case_actions(view: CaseView, *, for_owner: bool = False) -> Actions | None:
         nxt = view.next_step
         if nxt:
             els.append(step_button(cid, nxt))
+        if for_owner:
+            els.append(draft_button(cid))
         if not for_owner:
             els.append(UserPicker(action=CaseAction.REASSIGN.value, placeholder="Reassign to…", value={"case": cid}))
         else:
@@ -140,9 +147,12 @@ def _fallback(view: CaseView, prefix: str) -> str:
     return f"{prefix} case #{view.case.id}: {survey_label(r.survey, r.score)} ({view.team_title}) — {view.status.label}"
 
 
-def alert_message(view: CaseView, *, mask: bool = True) -> Message:
-    """The case's message in its team channel, re-rendered whenever the case changes."""
-    blocks = _summary(view, mask=mask)
+def alert_message(view: CaseView, *, mask: bool = True, insight: Classification | None = None) -> Message:
+    """The case's message in its team channel, re-rendered whenever the case changes.
+
+    `insight` is the response's stored themes; without it the offline ones are shown.
+    """
+    blocks = _summary(view, mask=mask, insight=insight)
     blocks.append(_progress(view))
     if view.status is CaseStatus.CLOSED and view.case.loop_closed_how:
         blocks.append(Section(spans=[plain("✅ Loop closed "), plain(f"({LoopChannel(view.case.loop_closed_how).label.lower()}) "),
@@ -178,9 +188,9 @@ def checklist(view: CaseView) -> Checklist:
     return Checklist(title="RESOLVED checklist", items=items)
 
 
-def owner_message(view: CaseView, *, mask: bool = True) -> Message:
-    """The owner's DM: the case and its checklist, with the next step one click away."""
-    blocks = _summary(view, mask=mask)
+def owner_message(view: CaseView, *, mask: bool = True, insight: Classification | None = None) -> Message:
+    """The owner's DM: the case and its checklist, with the next step (and a reply draft) one click away."""
+    blocks = _summary(view, mask=mask, insight=insight)
     blocks.append(checklist(view))
     nxt = view.next_step
     if nxt and view.status.is_active:

@@ -175,6 +175,23 @@ class Sources(_Strict):
     delighted_touchpoint: str | None = None
 
 
+class AssistConfig(_Strict):
+    """The assistant's workspace settings; the key, model and on/off switch are environment variables."""
+
+    themes: list[str] | dict[str, list[str]] | None = Field(
+        default=None, description="the theme list (default: six built in); a mapping adds keywords per theme")
+    daily_tokens: int | None = Field(default=None, ge=0, description="tokens a day, UTC (default 200,000)")
+
+    @field_validator("themes")
+    @classmethod
+    def _themes(cls, v: Any) -> Any:
+        if v is not None:
+            from bot.assist.themes import ThemeSet
+
+            ThemeSet.of(v)  # raises on an empty list
+        return v
+
+
 class Digest(_Strict):
     day: int = Field(default=0, ge=0, le=6, description="0 = Monday")
     time: Clock = Clock(9, 0)
@@ -211,6 +228,7 @@ class Workspace(_Strict):
     mask_email: bool = True
     sources: Sources = Sources()
     digest: Digest = Digest()
+    assist: AssistConfig = AssistConfig()
     recognition: Recognition = Recognition()
     teams_members: dict[str, str] = Field(default={}, description="Teams (Entra object) id -> Slack user id")
     cs_week: CsWeek = CsWeek()

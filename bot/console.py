@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from bot import cases
+from bot.assist.store import theme_scores
 from bot.commands import Reply, _case_line, command
 from bot.config import Workspace, format_duration, parse_duration
 from bot.errors import BadInput, NotAllowed, NotFound
@@ -172,7 +173,7 @@ def _change(now_v: float | int | None, before: float | int | None) -> str:
     return "" if d is None else f" ({'+' if d >= 0 else ''}{d:g} vs previous)"
 
 
-@command("scores", "scores [7d|30d|90d|quarter] [by team|touchpoint]", "NPS, CSAT and CES, with the change",
+@command("scores", "scores [7d|30d|90d|quarter] [by team|touchpoint|theme]", "NPS, CSAT and CES, with the change",
          Role.MANAGER)
 def _scores(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     period, by = "7d", None
@@ -182,8 +183,8 @@ def _scores(session: Session, ws: Workspace, actor: Actor, args: list[str], now:
     elif rest and rest[0] != "by":
         raise BadInput(f"`{args[0]}` is not a period; use 7d, 30d, 90d or quarter.")
     if rest:
-        if len(rest) != 2 or rest[0] != "by" or rest[1] not in ("team", "touchpoint"):
-            raise BadInput("Group with `by team` or `by touchpoint`, e.g. `/cx scores 30d by team`.")
+        if len(rest) != 2 or rest[0] != "by" or rest[1] not in ("team", "touchpoint", "theme"):
+            raise BadInput("Group with `by team` or `by touchpoint` (or `by theme`), e.g. `/cx scores 30d by team`.")
         by = rest[1]
     if PERIODS[period] is None:
         since = _quarter_start(now, ws)
@@ -194,8 +195,13 @@ def _scores(session: Session, ws: Workspace, actor: Actor, args: list[str], now:
         since = now - span
         label = f"the last {PERIODS[period]} days"
     engine = session.get_bind()
-    current = compute_scores(engine, since=since, until=now, by=by)  # type: ignore[arg-type]
-    previous = {g.key: g for g in compute_scores(engine, since=since - span, until=since, by=by)}  # type: ignore[arg-type]
+    if by == "theme":
+        # An answer counts under each of its comment's themes; answers without a comment are left out.
+        current = theme_scores(engine, since=since, until=now)  # type: ignore[arg-type]
+        previous = {g.key: g for g in theme_scores(engine, since=since - span, until=since)}  # type: ignore[arg-type]
+    else:
+        current = compute_scores(engine, since=since, until=now, by=by)  # type: ignore[arg-type]
+        previous = {g.key: g for g in compute_scores(engine, since=since - span, until=since, by=by)}  # type: ignore[arg-type]
     blocks: list[Block] = [Header(text=f"Scores for {label}")]
     if not any(g.responses for g in current):
         blocks.append(Section(spans=[plain("No survey answers in this period.")]))
@@ -210,7 +216,10 @@ def _scores(session: Session, ws: Workspace, actor: Actor, args: list[str], now:
             FieldItem(label=f"CES ({g.ces.responses})",
                       value=[plain(_fmt(g.ces.score, True) + _change(g.ces.score, p.ces.score))]),
         ]))
-    blocks.append(Context(spans=[plain("Compared with the period of the same length just before.")]))
+    note = "Compared with the period of the same length just before."
+    if by == "theme":
+        note += " By theme: each answer with a comment counts under each of its themes."
+    blocks.append(Context(spans=[plain(note)]))
     return Reply(Message(text=f"Scores for {label}", blocks=blocks[:48]))
 
 

@@ -29,8 +29,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, and_, case, func, or_, select
 from sqlmodel import Session
 
+from bot.assist.messages import summary_blocks
+from bot.assist.results import DigestSummary
+from bot.assist.service import assistant_for
+from bot.assist.store import week_summary
 from bot.commands import Reply, closest, command
-from bot.config import Workspace
+from bot.config import Settings, Workspace
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.messages import (
     Block, Context, FieldItem, Fields, Header, Image, Mention, Message, PersonRef, Quote, Section, Span, bold, plain,
@@ -180,6 +184,7 @@ class DigestData:
     shoutouts: list[ShoutoutLine] = field(default_factory=list)
     more_shoutouts: int = 0
     loops_closed_well: list[tuple[PersonRef, int]] = field(default_factory=list)
+    summary: DigestSummary | None = None  # the assistant's three bullets on the week's themes
 
     @property
     def first_day(self) -> date:
@@ -371,7 +376,17 @@ def _compute(s: Session, reader: Engine, ws: Workspace, team: str, week_start: d
         quotes=_quotes(s, team, week_start, week_end),
         shoutouts=shoutouts, more_shoutouts=more,
         loops_closed_well=_loops_closed_well(s, team, week_start, week_end),
+        summary=_week_summary(s, ws, team, week_start, week_end),
     )
+
+
+def _week_summary(s: Session, ws: Workspace, team: str, start: datetime, end: datetime) -> DigestSummary | None:
+    """The week's themes: the model's bullets if made ahead (the `assist` job), else offline; never a model call."""
+    try:
+        return week_summary(s, team, start, end, zone=ws.zone, assistant=assistant_for(Settings(), s.get_bind(), ws))
+    except Exception:  # a bonus, never a reason for the digest not to go out
+        log.exception("digest summary for %s failed", team)
+        return None
 
 
 # --- the message (pure) ----------------------------------------------------------------------
@@ -563,6 +578,9 @@ def digest_message(data: DigestData, *, chart: bool = True) -> Message:
     if data.root_causes:
         blocks.append(Section(spans=[bold("Root causes documented:"), plain(
             " " + " · ".join(f"{cause.label} {n}" for cause, n in data.root_causes))]))
+
+    if data.summary is not None:
+        blocks += summary_blocks(data.summary)
 
     if data.quotes:
         blocks.append(Section(spans=[bold("💬 In the customers' words")]))

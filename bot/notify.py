@@ -7,6 +7,7 @@ import uuid
 from sqlmodel import Session, select
 
 from bot import case_messages as cm
+from bot.assist.store import stored_classification
 from bot.cases import load_view
 from bot.config import Workspace
 from bot.messages import Message
@@ -43,10 +44,18 @@ def alert_key(platform: str, case_id: int) -> str:
     return f"{platform}:case:{case_id}:alert"
 
 
+def _alert(session: Session, ws: Workspace, view: cm.CaseView) -> Message:
+    return cm.alert_message(view, mask=ws.mask_email, insight=stored_classification(session, view.response.id))
+
+
+def _owner_dm(session: Session, ws: Workspace, view: cm.CaseView) -> Message:
+    return cm.owner_message(view, mask=ws.mask_email, insight=stored_classification(session, view.response.id))
+
+
 def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
     """Queue the new case's alert (once per channel, ever) and, if cut, its full comment."""
     view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    msg = cm.alert_message(view, mask=ws.mask_email)
+    msg = _alert(session, ws, view)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
         enqueue(session, key=key, platform=platform, action="post", target=channel, message=msg, case_id=case.id)
@@ -69,7 +78,7 @@ def _new_owner_dm(session: Session, ws: Workspace, case: Case) -> None:
     session.add(case)
     for platform, user in member_targets(owner):
         enqueue(session, key=f"{platform}:{base}", platform=platform, action="dm", target=user,
-                message=cm.owner_message(view, mask=ws.mask_email), case_id=case.id)
+                message=_owner_dm(session, ws, view), case_id=case.id)
 
 
 def _note(session: Session, view: cm.CaseView, event: CaseEvent) -> Message:
@@ -86,7 +95,7 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
     view = load_view(session, ws, case.id)  # type: ignore[arg-type]
     events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.id >= event.id)
                           .order_by(CaseEvent.id)).all()
-    alert = cm.alert_message(view, mask=ws.mask_email)
+    alert = _alert(session, ws, view)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
         enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
@@ -100,7 +109,7 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
     elif case.dm_key and case.owner_id:
         owner = session.get(Member, case.owner_id)
         if owner is not None:
-            dm = cm.owner_message(view, mask=ws.mask_email)
+            dm = _owner_dm(session, ws, view)
             for platform, user in member_targets(owner):
                 anchor = f"{platform}:{case.dm_key}"
                 enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
@@ -113,7 +122,7 @@ def publish_comment_added(session: Session, ws: Workspace, case: Case) -> None:
     session.add(case)
     session.flush()
     view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    alert = cm.alert_message(view, mask=ws.mask_email)
+    alert = _alert(session, ws, view)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
         enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
@@ -121,6 +130,26 @@ def publish_comment_added(session: Session, ws: Workspace, case: Case) -> None:
         for i, part in enumerate(cm.full_comment_messages(view)):
             enqueue(session, key=f"{key}:comment-v{case.version}:{i}", platform=platform, action="post",
                     target=channel, message=part, thread_key=key, case_id=case.id)
+
+
+def refresh_alert(session: Session, ws: Workspace, case: Case) -> None:
+    """Edit the alert and the owner's DM after something they show changed without a case event (its themes)."""
+    case.version += 1
+    session.add(case)
+    session.flush()
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    alert = _alert(session, ws, view)
+    for platform, channel in channel_targets(ws, case.team):
+        key = alert_key(platform, case.id)  # type: ignore[arg-type]
+        enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
+                message=alert, anchor_key=key, case_id=case.id)
+    owner = session.get(Member, case.owner_id) if case.dm_key and case.owner_id else None
+    if owner is not None:
+        dm = _owner_dm(session, ws, view)
+        for platform, user in member_targets(owner):
+            anchor = f"{platform}:{case.dm_key}"
+            enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
+                    target=user, message=dm, anchor_key=anchor, case_id=case.id)
 
 
 def refresh_homes(session: Session, members: list[Member | None]) -> None:

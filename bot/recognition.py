@@ -353,12 +353,28 @@ def on_response(session: Session, ws: Workspace, response: SurveyResponse, now: 
         return
     if response.responded_at < now - PRAISE_WINDOW:
         return
-    for uid in people_named(response.comment, name_index(ws)):
+    if _model_checks_names(session, ws):
+        return  # the `assist` due job credits them once the model has read the comment (bot.assist.jobs)
+    credit_named(session, ws, response, people_named(response.comment, name_index(ws)), now=now)
+
+
+def credit_named(session: Session, ws: Workspace, response: SurveyResponse, uids: list[str], *,
+                 now: datetime) -> None:
+    """Credit each roster person (by id) a customer's praise names; one failing never stops the rest."""
+    for uid in uids:
         try:
             with session.begin_nested():
                 customer_shoutout(session, ws, response, _member_for(session, ws, uid), now=now)
         except Exception:  # recognition must never stop a response from being stored
             log.exception("customer shout-out for response %s failed", response.id)
+
+
+def _model_checks_names(session: Session, ws: Workspace) -> bool:
+    """Whether an OpenAI model is configured to confirm names first (it never runs inside intake)."""
+    from bot.assist.service import assistant_for
+    from bot.config import Settings
+
+    return assistant_for(Settings(), session.get_bind(), ws).online
 
 
 if on_response not in RESPONSE_HOOKS:

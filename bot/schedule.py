@@ -55,7 +55,7 @@ def run_due_jobs(engine: Engine, ws: Workspace, now: datetime) -> dict[str, int 
     """Run every registered job for `now`; one failing job never stops the others."""
     import bot.nudges  # noqa: F401  (registers its jobs)
 
-    for optional in ("bot.digest", "bot.recognition", "bot.csweek"):
+    for optional in ("bot.digest", "bot.recognition", "bot.csweek", "bot.assist.due"):
         try:
             __import__(optional)
         except ModuleNotFoundError as exc:

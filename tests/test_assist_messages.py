@@ -86,3 +86,23 @@ def test_summary_blocks_keep_quotes_in_quote_blocks() -> None:
 
 def test_buttons_are_plain_neutral_elements() -> None:
     assert isinstance(draft_button(1), Button)
+
+
+def test_an_alert_shows_stored_themes_else_offline_ones() -> None:
+    from types import SimpleNamespace
+
+    from bot.assist.messages import response_insight
+
+    r = SimpleNamespace(comment="Charged twice. AGAIN.", survey="nps", score=1)
+    offline = response_insight(r)
+    assert offline is not None and offline.themes == ["billing"] and offline.label == "Themes found offline"
+    stored = Classification(themes=["billing", "staff attitude"], sentiment="negative", method="openai", model="m")
+    assert response_insight(r, stored) is stored
+    assert response_insight(SimpleNamespace(comment="  ", survey="nps", score=1)) is None
+
+
+def test_a_dialog_that_cannot_update_in_place_has_no_regenerate_or_discard() -> None:
+    d = Draft(text="Hello,\n\nSorry.", method="offline", reason="the model is not asked here")
+    form = draft_form(5, d, controls=False)
+    assert not [b for b in form.intro if isinstance(b, Actions)]
+    assert isinstance(form.inputs[0], TextInput) and form.inputs[0].initial == d.text

@@ -374,3 +374,17 @@ def test_every_request_asks_for_a_bounded_answer(ai: OpenAIStandIn, clock: Clock
     body = ai.chat_requests[0].body
     assert body["model"] == "gpt-4o-mini" and 0 < body["max_completion_tokens"] <= 700
     assert re.fullmatch(r"Bearer sk-test", ai.chat_requests[0].headers["Authorization"])
+
+
+def test_inside_a_transaction_a_draft_uses_the_cache_or_offline_and_never_asks(ai: OpenAIStandIn,
+                                                                             clock: Clock) -> None:
+    cache = MemoryCache()
+    a = assistant(ai, clock, cache=cache)
+    inp = DraftInput(comment="Charged twice.", survey="nps", score=1, response_id=9)
+    d = a.draft_reply(inp, ask_model=False)
+    assert d.method == "offline" and d.label == "Drafted offline (the model is not asked here)"
+    assert ai.chat_requests == []
+    ai.queue(DRAFT)
+    assert a.draft_reply(inp).method == "openai"
+    again = a.draft_reply(inp, ask_model=False)
+    assert again.method == "openai" and again.cached and len(ai.chat_requests) == 1

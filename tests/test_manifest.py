@@ -60,6 +60,7 @@ METHOD_SCOPES: dict[str, list[tuple[str, ...]]] = {
     "files_upload_v2": [("files:write",)],
     "users_info": [("users:read",)],
     "views_open": [],
+    "views_update": [],
     "views_publish": [],
     "auth_test": [],
 }

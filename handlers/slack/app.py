@@ -60,5 +60,5 @@ def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | No
 
 # Feature modules with their own Slack listeners, each exposing register(app, rt).
 EXTRA_LISTENERS = ("handlers.slack.listeners_recognition", "handlers.slack.listeners_digest",
-                   "handlers.slack.listeners_console")
+                   "handlers.slack.listeners_console", "handlers.slack.listeners_assist")
 

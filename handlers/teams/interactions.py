@@ -371,5 +371,35 @@ def _register_recognition() -> None:
         return "📖 Thank you! Your story is in the thread."
 
 
+# --- the assistant's reply draft ----------------------------------------------------------
+
+
+def _register_assist() -> None:
+    try:
+        from bot.assist import Draft, DraftInput
+        from bot.assist.messages import AssistAction, AssistForm, draft_form
+        from bot.assist.service import assistant_for
+    except ImportError:  # pragma: no cover - the assistant is an extension
+        return
+
+    @action(AssistAction.DRAFT.value)
+    def _draft(s: Session, c: Click) -> Outcome:
+        cid = _case_id(c.value)
+        _owner_or_manager(c.actor, cases.get_case(s, cid), "draft a reply on")
+        inp = DraftInput.from_view(cases.load_view(s, c.rt.workspace, cid))
+        # This runs inside the interaction's transaction: a cached model draft or the offline one, no network.
+        draft = assistant_for(c.rt.settings, c.rt.engine, c.rt.workspace).draft_reply(inp, ask_model=False)
+        # A Teams dialog cannot be updated in place: no Regenerate/Discard; closing it discards.
+        return draft_form(cid, draft, controls=False)
+
+    def rebuild(s: Session, rt: Runtime, meta: dict[str, Any]) -> Form:
+        return draft_form(_meta_case(meta), Draft(text="", method="offline"), controls=False)
+
+    @form(AssistForm.DRAFT.value, rebuild)
+    def _done(s: Session, sub: Submission) -> Outcome:
+        return None  # Done: the owner sends the reply themselves; nothing is stored or sent
+
+
 _register_console()
 _register_recognition()
+_register_assist()

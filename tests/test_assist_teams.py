@@ -1,0 +1,46 @@
+"""The owner's "Draft a reply" in Teams (runs once the integration diffs are applied; skipped before)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.assist.messages import AssistAction
+
+interactions = pytest.importorskip("handlers.teams.interactions")
+if AssistAction.DRAFT.value not in interactions.ACTIONS:
+    pytest.skip("the assistant is not wired into Teams yet", allow_module_level=True)
+
+from bot.intake import record_response  # noqa: E402
+from bot.surveys import build_response  # noqa: E402
+from standins.bot_connector import card_of, find_actions, find_inputs  # noqa: E402
+from tests.teams_harness import ALICE, BOB, TeamsHarness, dialog_card, dialog_message  # noqa: E402
+
+
+def detractor():  # type: ignore[no-untyped-def]
+    return build_response({"source": "generic", "external_id": "r-7", "survey": "nps", "score": 2,
+                           "comment": "Charged twice this month.", "customer_name": "Dana Reyes",
+                           "touchpoint": "phone", "responded_at": "2026-11-20T10:15:00Z"})
+
+
+async def test_the_owner_gets_an_editable_draft_and_nothing_is_sent(engine) -> None:  # type: ignore[no-untyped-def]
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        record_response(engine, cx.ws, detractor())
+        await cx.deliver()
+        await cx.click(ALICE, cx.alert(1), "Take it")
+        await cx.deliver()
+        owner_dm = cx.dm(ALICE)[-1]
+        assert "Draft a reply" in [a["title"] for a in find_actions(card_of(owner_dm))]
+        refused = await cx.click(BOB, owner_dm, "Draft a reply")
+        assert "owner" in (dialog_message(refused) or "").lower()
+        dialog = await cx.click(ALICE, owner_dm, "Draft a reply")
+        card = dialog_card(dialog)
+        (box,) = find_inputs(card)
+        assert box["value"].startswith("Hi Dana,") and "sorry" in box["value"].lower()
+        assert "Drafted offline" in json.dumps(card) and "Regenerate" not in json.dumps(card)
+        sent_before = len(cx.outbox())
+        assert await cx.submit(ALICE, dialog, {"draft": box["value"] + " Thanks, Alice"}, owner_dm) is None
+        await cx.deliver()
+        assert len(cx.outbox()) == sent_before
