@@ -19,8 +19,11 @@ class SurveyResponse(SQLModel, table=True):
     __tablename__ = "survey_response"
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_response_source_external"),
-        # Covers the score queries: filter on time, group by team/touchpoint/survey.
+        # Cover the score queries: a period filter (responded_at first), and whole-history grouping by
+        # team or touchpoint (group columns first, so SQLite groups without sorting every row).
         Index("ix_response_scores", "responded_at", "team", "survey", "score"),
+        Index("ix_response_team_scores", "team", "survey", "score", "responded_at"),
+        Index("ix_response_touchpoint_scores", "touchpoint", "survey", "score", "responded_at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -32,7 +35,7 @@ class SurveyResponse(SQLModel, table=True):
     customer_id: Optional[str] = Field(default=None, max_length=200)
     customer_name: Optional[str] = Field(default=None, max_length=200)
     customer_email: Optional[str] = Field(default=None, max_length=320)
-    touchpoint: Optional[str] = Field(default=None, max_length=64, index=True)
+    touchpoint: Optional[str] = Field(default=None, max_length=64)
     team: Optional[str] = Field(default=None, max_length=64)
     responded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
