@@ -106,50 +106,44 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
     _homes_for_case(session, case, [e.detail.get("previous_owner_id") for e in events if e.detail])
     if event.kind in ("taken", "assigned", "reassigned", "auto_assigned"):
         _new_owner_dm(session, ws, case)
-    elif case.dm_key and case.owner_id:
-        owner = session.get(Member, case.owner_id)
-        if owner is not None:
-            dm = _owner_dm(session, ws, view)
-            for platform, user in member_targets(owner):
-                anchor = f"{platform}:{case.dm_key}"
-                enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
-                        target=user, message=dm, anchor_key=anchor, case_id=case.id)
+    else:
+        _edit_owner_dm(session, ws, case, view)
+
+
+def _edit_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView) -> None:
+    owner = session.get(Member, case.owner_id) if case.dm_key and case.owner_id else None
+    if owner is None:
+        return
+    dm = _owner_dm(session, ws, view)
+    for platform, user in member_targets(owner):
+        anchor = f"{platform}:{case.dm_key}"
+        enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
+                target=user, message=dm, anchor_key=anchor, case_id=case.id)
+
+
+def refresh_alert(session: Session, ws: Workspace, case: Case) -> cm.CaseView:
+    """Edit the alert and the owner's DM after something they show changed without a case event."""
+    case.version += 1
+    session.add(case)
+    session.flush()
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    alert = _alert(session, ws, view)
+    for platform, channel in channel_targets(ws, case.team):
+        key = alert_key(platform, case.id)  # type: ignore[arg-type]
+        enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
+                message=alert, anchor_key=key, case_id=case.id)
+    _edit_owner_dm(session, ws, case, view)
+    return view
 
 
 def publish_comment_added(session: Session, ws: Workspace, case: Case) -> None:
     """The customer added or changed their comment: edit the alert and say so in the thread."""
-    case.version += 1
-    session.add(case)
-    session.flush()
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    alert = _alert(session, ws, view)
+    view = refresh_alert(session, ws, case)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
-        enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
-                message=alert, anchor_key=key, case_id=case.id)
         for i, part in enumerate(cm.full_comment_messages(view)):
             enqueue(session, key=f"{key}:comment-v{case.version}:{i}", platform=platform, action="post",
                     target=channel, message=part, thread_key=key, case_id=case.id)
-
-
-def refresh_alert(session: Session, ws: Workspace, case: Case) -> None:
-    """Edit the alert and the owner's DM after something they show changed without a case event (its themes)."""
-    case.version += 1
-    session.add(case)
-    session.flush()
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    alert = _alert(session, ws, view)
-    for platform, channel in channel_targets(ws, case.team):
-        key = alert_key(platform, case.id)  # type: ignore[arg-type]
-        enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
-                message=alert, anchor_key=key, case_id=case.id)
-    owner = session.get(Member, case.owner_id) if case.dm_key and case.owner_id else None
-    if owner is not None:
-        dm = _owner_dm(session, ws, view)
-        for platform, user in member_targets(owner):
-            anchor = f"{platform}:{case.dm_key}"
-            enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
-                    target=user, message=dm, anchor_key=anchor, case_id=case.id)
 
 
 def refresh_homes(session: Session, members: list[Member | None]) -> None:
