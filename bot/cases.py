@@ -90,6 +90,37 @@ def load_view(session: Session, ws: Workspace, case_id: int) -> CaseView:
                     steps=[(s, _ref(session, s.actor_id)) for s in steps], team_title=title)
 
 
+def load_views(session: Session, ws: Workspace, case_ids: list[int]) -> dict[int, CaseView]:
+    """`load_view` for many cases in three queries (cases with responses, steps, people); missing ids are left out."""
+    if not case_ids:
+        return {}
+    cases: dict[int, Case] = {}
+    responses: dict[int, SurveyResponse] = {}
+    for c, r in session.exec(select(Case, SurveyResponse).join(SurveyResponse, SurveyResponse.id == Case.response_id)
+                             .where(Case.id.in_(case_ids))):  # type: ignore[union-attr]
+        cases[c.id] = c  # type: ignore[index]
+        responses[r.id] = r  # type: ignore[index]
+    steps: dict[int, list[CaseStep]] = {}
+    for st in session.exec(select(CaseStep).where(CaseStep.case_id.in_(list(cases))).order_by(CaseStep.id)):  # type: ignore[attr-defined]
+        if st.round == cases[st.case_id].round:
+            steps.setdefault(st.case_id, []).append(st)
+    people = {c.owner_id for c in cases.values()} | {st.actor_id for sts in steps.values() for st in sts}
+    people.discard(None)
+    refs = {m.id: person_ref(m) for m in session.exec(select(Member).where(Member.id.in_(people)))} if people else {}  # type: ignore[union-attr]
+    titles = {t.key: t.title for t in ws.teams}
+    out = {}
+    for cid in case_ids:
+        case = cases.get(cid)
+        if case is None:
+            continue
+        out[cid] = CaseView(case=case, response=responses[case.response_id],
+                            owner=refs.get(case.owner_id) if case.owner_id is not None else None,
+                            steps=[(st, refs.get(st.actor_id) if st.actor_id is not None else None)
+                                   for st in steps.get(cid, [])],
+                            team_title=titles.get(case.team, case.team))
+    return out
+
+
 def history(session: Session, case_id: int) -> list[tuple[CaseEvent, PersonRef | None]]:
     events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).all()
     return [(e, _ref(session, e.actor_id)) for e in events]

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.messages import Message
-from storage.db import is_postgres, session_scope
+from storage.db import insert_missing, is_postgres, session_scope
 from storage.models import OutboxMessage
 from storage.types import utcnow
 
@@ -85,6 +85,37 @@ def enqueue(session: Session, *, key: str, platform: str, action: str, target: s
             .values(status="superseded")
         )
     return True
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One message for `enqueue_many`; the fields are `enqueue`'s."""
+
+    key: str
+    platform: str
+    action: str
+    target: str
+    message: Message
+    thread_key: str | None = None
+    case_id: int | None = None
+    not_before: datetime | None = None
+
+
+def enqueue_many(session: Session, items: list[Queued]) -> None:
+    """`enqueue` for many messages at once (a key already queued, by anyone, is skipped). Pictures,
+    App Home refreshes and edits go through `enqueue`, which knows how to split or supersede them."""
+    rows = []
+    now = utcnow()
+    for it in items:
+        if it.action in ("home", "update") or any(b.kind == "image" for b in it.message.blocks):
+            enqueue(session, key=it.key, platform=it.platform, action=it.action, target=it.target,
+                    message=it.message, thread_key=it.thread_key, case_id=it.case_id, not_before=it.not_before)
+            continue
+        rows.append({"dedupe_key": it.key, "platform": it.platform, "action": it.action, "target": it.target,
+                     "payload": it.message.model_dump(mode="json"), "thread_key": it.thread_key,
+                     "anchor_key": None, "case_id": it.case_id, "status": "pending", "attempts": 0,
+                     "next_attempt_at": it.not_before or now, "created_at": now})
+    insert_missing(session, OutboxMessage.__table__, rows, unique=["dedupe_key"])  # type: ignore[arg-type]
 
 
 # --- delivering ------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -57,6 +59,28 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_missing(session: Session, table: Table, rows: list[dict[str, Any]], *, unique: list[str],
+                   returning: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """Insert the rows whose `unique` columns are not taken yet (`INSERT … ON CONFLICT DO NOTHING`, on
+    both databases); rows already there, or inserted first by a concurrent writer, are left as they
+    are. With `returning`, return those columns of the rows this call inserted."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=unique)
+    if returning is None:
+        # An executemany of one cached statement: psycopg pipelines it with the statement prepared
+        # once, far cheaper than a statement with thousands of placeholders.
+        session.execute(stmt, rows)
+        return []
+    # SQLAlchemy batches this into multi-row VALUES ("insertmanyvalues"), still compiled once.
+    return [tuple(r) for r in session.execute(stmt.returning(*(table.c[c] for c in returning)), rows)]
 
 
 @contextmanager

@@ -176,6 +176,37 @@ async def test_one_failing_case_does_not_stop_the_others(engine, monkeypatch):
         assert [n.case_id for n in Session(engine).exec(select(CaseNudge))] == [2]
 
 
+async def test_a_database_error_in_one_case_leaves_the_rest_of_its_batch_sent(engine, monkeypatch):
+    """A batch whose insert fails is retried case by case: the bad case stays unclaimed (and is
+    tried again next run), the others in its batch are claimed and sent once."""
+    async with CxHarness(engine) as cx:
+        for n in range(3):
+            open_case(cx.engine, cx.ws, ext=f"r-{n}")
+        import bot.nudges as nudges
+        from sqlalchemy.exc import IntegrityError
+
+        real = nudges.enqueue_many
+
+        def failing(session, items):
+            if any(q.case_id == 1 for q in items):
+                raise IntegrityError("INSERT INTO outbox", {}, Exception("value too long for dedupe_key"))
+            return real(session, items)
+
+        monkeypatch.setattr(nudges, "enqueue_many", failing)
+        first = await tick(cx, T0 + 22 * H)
+        assert first["queued"]["nudges"] == 2
+        with Session(engine) as s:
+            assert sorted(n.case_id for n in s.exec(select(CaseNudge))) == [2, 3]
+        assert sum("due soon" in t for t in dms_to(cx, "U0ALICE")) == 2
+
+        monkeypatch.setattr(nudges, "enqueue_many", real)
+        again = await tick(cx, T0 + 22 * H + timedelta(minutes=1))
+        assert again["queued"]["nudges"] == 1
+        with Session(engine) as s:
+            assert sorted(n.case_id for n in s.exec(select(CaseNudge))) == [1, 2, 3]
+        assert sum("due soon" in t for t in dms_to(cx, "U0ALICE")) == 3
+
+
 def test_two_processes_at_once_send_each_nudge_once(engine, db_url, tmp_path):
     from bot.config import load_workspace
 
