@@ -114,10 +114,13 @@ class StandInProcess:
 class Servers:
     """Everything the load is aimed at. Lives on the server's event loop."""
 
-    def __init__(self, api_url: str, cases: int, worker: bool, profile: str | None, what_if: list[str]):
+    def __init__(self, api_url: str, cases: int, worker: bool, profile: str | None, what_if: list[str],
+                 workers: int = 1):
         self.api_url = api_url
         self.cases = cases
         self.worker = worker
+        self.workers = workers  # worker processes beside the server, as `cxloop serve --workers N`
+        self.pool: Any = None
         self.profile = profile  # None, "pyinstrument", "yappi" or "cprofile"
         self.what_if = what_if
         self._sessions: list[Any] = []
@@ -151,8 +154,13 @@ class Servers:
         with session_scope(self.engine) as s:
             sync_workspace(s, ws)
         self.rt = Runtime(engine=self.engine, workspace=ws, settings=settings)
-        services = build_services(self.engine, ws, settings, runtime=self.rt)
-        assert services.deliverer is not None and services.slack_app is not None, "Slack is not configured"
+        services = build_services(self.engine, ws, settings, runtime=self.rt, role="web" if self.workers else "all")
+        assert services.slack_app is not None, "Slack is not configured"
+        from handlers.serve import make_deliverer
+
+        # Setup delivers with a deliverer of its own (in "web" role the server has none: workers deliver).
+        setup_deliverer = services.deliverer or make_deliverer(self.rt)
+        assert setup_deliverer is not None
 
         # Open the cases and post their alerts (unpaced), so clicks carry real alert messages.
         cases = []
@@ -166,10 +174,10 @@ class Servers:
             res = record_response(self.engine, ws, r)
             assert res.case_id is not None, "a detractor response opened no case"
             cases.append((res.case_id, ws.route(tp)))
-        port = services.deliverer.ports["slack"]
+        port = setup_deliverer.ports["slack"]
         gap = port.per_channel_gap  # type: ignore[attr-defined]
         port.per_channel_gap = 0.0  # type: ignore[attr-defined]
-        await services.deliverer.drain()
+        await setup_deliverer.drain()
         port.per_channel_gap = gap  # type: ignore[attr-defined]  # back to the default for the run
 
         # Read the alerts back through the Web API, as they are stored (metadata included).
@@ -197,9 +205,18 @@ class Servers:
 
         applied = self._apply_what_if(services)
 
-        # cxloop: the real web app, as `cxloop serve` runs it (outbox worker on unless --no-worker).
+        # cxloop: the real web app, as `cxloop serve` runs it (outbox worker on unless --no-worker),
+        # with its worker processes (`cxloop work`, on the same database and Slack stand-in).
         services.run_worker = self.worker
         cx_url = await self._serve(build_web_app(services))
+        if self.workers:
+            from handlers.serve import WorkerPool
+
+            env = {**os.environ, "DATABASE_URL": url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                   "SLACK_API_URL": self.api_url}
+            env.pop("CXLOOP_CONFIG", None)
+            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work"], self.workers, env=env)
+            self._supervisor = asyncio.create_task(self.pool.supervise())
 
         # Bare Bolt: same secret, same Web API stand-in, listeners that only ack.
         bare = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=self.api_url))
@@ -216,6 +233,7 @@ class Servers:
         add_routes(bare_web, bare)
         bare_url = await self._serve(bare_web)
         return {"cx": cx_url + "/slack/events", "bare": bare_url + "/slack/events", "alerts": alerts,
+                "response_base": self.api_url.rstrip("/").removesuffix("/api") + "/response",
                 "users": sorted(ws.people), "setup_s": setup_s, "pid": os.getpid(), "what_if": applied}
 
     def _apply_what_if(self, services: Any) -> list[str]:
@@ -312,15 +330,29 @@ class Servers:
         return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     async def cpu(self) -> float:
-        """CPU seconds this process has used, all threads."""
-        return time.process_time()
+        """CPU seconds this process and its worker processes have used, all threads."""
+        total = time.process_time()
+        for p in (self.pool.procs if self.pool else []):
+            try:
+                fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
 
     async def idle(self) -> None:
-        """Wait until acknowledged work has finished (the outbox worker may still be pacing posts)."""
+        """Wait until acknowledged work has finished, here and in the worker processes (the outbox
+        worker may still be pacing posts)."""
+        from bot.inbox import pending
+
         started = time.monotonic()
         while True:
             try:
                 await self.rt.wait_idle(timeout=10)
+                while await asyncio.to_thread(pending, self.engine):
+                    if time.monotonic() - started > 300:
+                        raise TimeoutError("stored requests still waiting for a worker")
+                    await asyncio.sleep(0.05)
                 return
             except (TimeoutError, asyncio.TimeoutError):
                 waited = time.monotonic() - started
@@ -377,6 +409,9 @@ class Servers:
         return str(out)
 
     async def stop(self) -> None:
+        if self.pool is not None:
+            self._supervisor.cancel()
+            await self.pool.stop()
         for r in reversed(self._runners):
             await r.cleanup()
         for session in self._sessions:
@@ -503,11 +538,11 @@ class ThreadHost(Host):
 
 
 def _servers_main(conn: Any, api_url: str, cases: int, worker: bool, profile: str | None,
-                  what_if: list[str]) -> None:
+                  what_if: list[str], workers: int) -> None:
     """The child process: serve, and answer the parent's calls over the pipe."""
 
     async def main() -> None:
-        servers = Servers(api_url, cases, worker, profile, what_if)
+        servers = Servers(api_url, cases, worker, profile, what_if, workers)
         loop = asyncio.get_running_loop()
         while True:
             name, args = await loop.run_in_executor(None, conn.recv)
@@ -528,7 +563,7 @@ class ProcessHost(Host):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_servers_main, name="bench-servers", daemon=True,
                                 args=(child, servers.api_url, servers.cases, servers.worker, servers.profile,
-                                      servers.what_if))
+                                      servers.what_if, servers.workers))
         self.proc.start()
         self._lock = asyncio.Lock()
 
@@ -656,7 +691,8 @@ def command_bodies(info: dict[str, Any], start: int, n: int) -> list[tuple[str, 
     """`/cx help` and `/cx mine` alternating, users round-robin."""
     from standins.slack_sender import SlackSender
 
-    sender = SlackSender("unused", SECRET)
+    # Answers go to the stand-in's response_url route, as Slack's would go to Slack.
+    sender = SlackSender("unused", SECRET, response_base=info["response_base"])
     users = info["users"]
     out = []
     for j in range(start, start + n):
@@ -670,9 +706,10 @@ BODIES = {"click": click_bodies, "command": command_bodies}
 
 async def run_mode(mode: str, args: argparse.Namespace, standin: StandInProcess) -> dict[tuple[str, str, int], Phase]:
     """All phases for one way of serving. Targets: bare, cx and, with --what-if, cx+ (a second process)."""
-    hosts = {"": HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, []))}
+    hosts = {"": HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, [], args.workers))}
     if args.what_if:
-        hosts["+"] = HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, args.what_if))
+        hosts["+"] = HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, args.what_if,
+                                         args.workers))
     phases: dict[tuple[str, str, int], Phase] = {}
     try:
         infos = {}
@@ -781,7 +818,8 @@ def report(all_phases: dict[str, dict[tuple[str, str, int], Phase]], args: argpa
         print(f"'what-if' rows: cxloop in a second server process with {', '.join(args.what_if)} (not the code as is).")
     print(table(["serve xN: request", "n", "bare p50", "bare p99", "bare max", "cx p50", "cx p99", "cx max",
                  "p50 x", "p99 x", "bare cpu/req", "cx cpu/req", "errors", "meets"], rows))
-    print("(cpu/req: server-process CPU ms per request, all threads, post-ack work included; process mode only)")
+    print("(cpu/req: CPU ms per request of the server process and its worker processes, all threads, post-ack "
+          "work included; process mode only)")
     print("\n".join(details))
     return ok
 
@@ -800,6 +838,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--burst", action="store_true", help="also send --requests requests per kind in bursts of "
                    "--concurrency at once, waiting for the server to be idle between bursts")
     p.add_argument("--no-worker", action="store_true", help="do not run cxloop's outbox worker during the run")
+    p.add_argument("--workers", type=int, default=1, help="cxloop worker processes beside the server, as "
+                   "`cxloop serve --workers N` (default 1; 0: everything in the server process)")
     p.add_argument("--profile", choices=["pyinstrument", "yappi", "cprofile"],
                    help="profile the server process during each measured round: pyinstrument (event-loop thread, "
                         "wall clock), yappi (all threads, CPU) or cProfile (event-loop thread); reports go to "

@@ -51,8 +51,10 @@ def _engine(settings: Settings, *, migrate: bool = True):  # type: ignore[no-unt
     return make_engine(settings.database_url)
 
 
-def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
-    """Migrate, load the workspace, and make sure its people exist in the database."""
+def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-untyped-def]
+    """Migrate, load the workspace, and make sure its people exist in the database. The workspace
+    returned has the team settings changed in chat applied, unless `effective` is False (a server's
+    Runtime applies them itself, and re-reads them when they change)."""
     from bot.roster import sync_workspace
 
     from bot.teamconfig import effective_workspace
@@ -61,7 +63,7 @@ def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
     engine = _engine(settings)
     with session_scope(engine) as s:
         sync_workspace(s, ws)
-        return engine, effective_workspace(s, ws)
+        return engine, (effective_workspace(s, ws) if effective else ws)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -131,8 +133,19 @@ def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.serve import serve
 
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
     engine, ws = _prepare(settings, effective=False)
-    asyncio.run(serve(engine, ws, settings, host=args.host, port=args.port))
+    argv = [sys.executable, "-m", "handlers.cli"] + (["--verbose"] if args.verbose else []) + ["work"]
+    asyncio.run(serve(engine, ws, settings, host=args.host, port=args.port, workers=args.workers, worker_argv=argv))
+    return 0
+
+
+def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.serve import work
+
+    engine, ws = _prepare(settings, effective=False)
+    asyncio.run(work(engine, ws, settings))
     return 0
 
 
@@ -171,7 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP server (Slack, Teams, webhooks) with the scheduler")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
     s.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes handling Slack requests after their ack, delivery and the scheduler "
+                        "(default 1; 0: all in the server process)")
     s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("work", help="one more worker process (in its own container, say): Slack requests "
+                                    "after their ack, delivery, the scheduler")
+    w.set_defaults(func=cmd_work)
 
     i = sub.add_parser("import", help="bulk intake of survey responses from a CSV file")
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,30 +47,57 @@ def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
     return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))
 
 
+ROLES = ("all", "web", "worker")
+
+
 def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime: Runtime | None = None,
-                   teams_auth: Any = None) -> Services:
-    """Everything one server process runs, from the settings (`teams_auth`: token endpoints for tests)."""
+                   teams_auth: Any = None, role: str = "all") -> Services:
+    """Everything one process runs, from the settings (`teams_auth`: token endpoints for tests).
+
+    role "all": one process does everything. "web": HTTP only; Slack requests are acknowledged and
+    stored for worker processes, which handle them, deliver the outbox and run the scheduler
+    ("worker").
+    """
     from handlers.teams import build_teams
 
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
-    services = Services(runtime=rt)
-    teams = build_teams(rt, auth=teams_auth)
-    if teams is not None:
-        services.teams_adapter, services.teams_bot = teams.adapter, teams.bot
-    services.deliverer = make_deliverer(rt, teams=teams)
-    if services.deliverer is not None:
-        rt.on_queued.append(services.deliverer.nudge)
+    services = Services(runtime=rt, role=role)
+    teams = None
+    if role != "worker":
+        teams = build_teams(rt, auth=teams_auth)
+        if teams is not None:
+            services.teams_adapter, services.teams_bot = teams.adapter, teams.bot
+    if role != "web":
+        services.deliverer = make_deliverer(rt, teams=teams)
+        if services.deliverer is not None:
+            rt.on_queued.append(services.deliverer.nudge)
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
         from handlers.slack.app import build_app
+        from handlers.slack.inbox import SlackInbox
 
-        services.slack_app = build_app(rt, token=settings.slack_bot_token,
-                                       signing_secret=settings.slack_signing_secret or "socket-mode",
-                                       api_url=settings.slack_api_url)
+        def app(worker: bool, first: Any = None):  # type: ignore[no-untyped-def]
+            return build_app(rt, token=settings.slack_bot_token,  # type: ignore[arg-type]
+                             signing_secret=settings.slack_signing_secret or "socket-mode",
+                             api_url=settings.slack_api_url, worker=worker, first=first)
+
+        worker_app = app(worker=True) if role != "web" else None
+        services.slack_inbox = SlackInbox(rt, worker_app, handle_here=role == "all")
+        if role != "worker":
+            services.slack_app = app(worker=False, first=services.slack_inbox.install)
+        if worker_app is not None:
+            from bot.inbox import InboxWorker
+
+            services.inbox_worker = InboxWorker(engine, services.slack_inbox.handle)
     return services
 
 
-async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str, port: int) -> None:
-    services = build_services(engine, ws, settings)
+async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str, port: int, workers: int = 1,
+                worker_argv: list[str] | None = None) -> None:
+    """The HTTP server; with `workers` > 0, that many worker processes (`worker_argv`) beside it,
+    restarted if they die, stopped with it."""
+    services = build_services(engine, ws, settings, role="web" if workers else "all")
     socket_handler = None
     if settings.slack_app_token and services.slack_app is not None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -85,9 +114,53 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
 
     print(f"cxloop listening on http://{host}:{port} "
           f"(slack: {'socket mode' if socket_handler else ('http' if services.slack_app else 'off')}, "
-          f"teams: {describe_mode(settings)})", flush=True)
+          f"teams: {describe_mode(settings)}, worker processes: {workers})", flush=True)
     if socket_handler is not None:
         await socket_handler.connect_async()
+    stop = _stop_on_signals()
+    pool = WorkerPool(worker_argv or [sys.executable, "-m", "handlers.cli", "work"], workers)
+    scheduler = None if workers else start_scheduler(engine, ws, settings, services)
+    supervisor = asyncio.create_task(pool.supervise())
+    try:
+        await stop.wait()
+    finally:
+        supervisor.cancel()
+        await pool.stop()
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await runner.cleanup()
+
+
+async def work(engine: Engine, ws: Workspace, settings: Settings) -> None:
+    """A worker process: handle stored chat requests, deliver the outbox, run the scheduler."""
+    services = build_services(engine, ws, settings, role="worker")
+    tasks = []
+    if services.inbox_worker is not None:
+        tasks.append(asyncio.create_task(services.inbox_worker.run_forever(poll=INBOX_POLL)))
+    if services.deliverer is not None:
+        tasks.append(asyncio.create_task(services.deliverer.run_forever(poll=OUTBOX_POLL)))
+    stop = _stop_on_signals()
+    scheduler = start_scheduler(engine, ws, settings, services)
+    print(f"cxloop worker {os.getpid()} running (slack: {'on' if services.inbox_worker else 'off'}, "
+          f"delivery: {'on' if services.deliverer else 'off'})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# A worker process polls for what other processes stored or queued (in one process, the worker is
+# woken directly instead).
+INBOX_POLL = 0.1
+OUTBOX_POLL = 0.25
+
+
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,14 +168,42 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover
             pass
-    scheduler = start_scheduler(engine, ws, settings, services)
-    try:
-        await stop.wait()
-    finally:
-        scheduler.shutdown(wait=False)
-        if socket_handler is not None:
-            await socket_handler.close_async()
-        await runner.cleanup()
+    return stop
+
+
+class WorkerPool:
+    """`n` copies of a worker command, each restarted (after a pause) when it exits."""
+
+    def __init__(self, argv: list[str], n: int, *, env: dict[str, str] | None = None):
+        self.argv = argv
+        self.n = n
+        self.env = env
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(*self.argv, env=self.env)
+
+    async def supervise(self) -> None:
+        self.procs = [await self._start() for _ in range(self.n)]
+        while self.procs:
+            await asyncio.sleep(1.0)
+            for i, p in enumerate(self.procs):
+                if p.returncode is not None:
+                    log.error("worker process %s exited with %s; starting another", p.pid, p.returncode)
+                    await asyncio.sleep(2.0)
+                    self.procs[i] = await self._start()
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        procs, self.procs = self.procs, []
+        for p in procs:
+            if p.returncode is None:
+                p.terminate()
+        for p in procs:
+            try:
+                await asyncio.wait_for(p.wait(), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                p.kill()
+                await p.wait()
 
 
 def start_scheduler(engine: Engine, ws: Workspace, settings: Settings, services: Services):  # type: ignore[no-untyped-def]

@@ -29,6 +29,9 @@ class Services:
     teams_adapter: Any = None  # botbuilder CloudAdapter; POST /api/messages is served when set
     teams_bot: Any = None
     run_worker: bool = True
+    role: str = "all"
+    slack_inbox: Any = None  # handlers.slack.inbox.SlackInbox
+    inbox_worker: Any = None  # bot.inbox.InboxWorker, in processes that handle stored requests
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -62,6 +65,9 @@ def build_web_app(services: Services) -> web.Application:
     async def start_background(app: web.Application) -> None:
         if services.deliverer is not None and services.run_worker:
             services.background.append(asyncio.create_task(services.deliverer.run_forever()))
+        if services.inbox_worker is not None and services.run_worker:
+            # Requests are handled as they are stored; this picks up any a restart left behind.
+            services.background.append(asyncio.create_task(services.inbox_worker.run_forever(poll=5.0)))
 
     async def stop_background(app: web.Application) -> None:
         for t in services.background:

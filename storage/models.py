@@ -165,6 +165,30 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: Optional[datetime] = _at()
 
 
+class InboxItem(SQLModel, table=True):
+    """A chat request acknowledged at once and handled after (by this process or a worker process).
+
+    Stored before anything acts on it, so an acknowledged click or command is never lost to a
+    crash: a worker leases it, handles it and marks it done; a lease that runs out is taken again.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_due", "status", "id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    platform: str = Field(default="slack", max_length=16)
+    kind: str = Field(max_length=24, description="command, block_actions, event_callback, …")
+    body: str = Field(sa_type=Text, description="the request body exactly as received")
+    content_type: str = Field(max_length=100)
+    status: str = Field(default="pending", max_length=16, description="pending, done, failed")
+    attempts: int = 0
+    locked_by: Optional[str] = Field(default=None, max_length=64)
+    locked_until: Optional[datetime] = _at()
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    done_at: Optional[datetime] = _at()
+    last_error: Optional[str] = Field(default=None, sa_type=Text)
+
+
 class ProcessedEvent(SQLModel, table=True):
     """Ids of deliveries already handled, so a retry does nothing twice."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -29,8 +30,14 @@ def web_client(token: str | None, api_url: str | None = None, *, retries: bool =
 
 
 def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | None = None,
-              bot_user_id: str = "U0CXLOOP", team_id: str = "T0CXLOOP") -> AsyncApp:
-    """A Bolt app for one workspace. The token is never checked with auth.test at start."""
+              bot_user_id: str = "U0CXLOOP", team_id: str = "T0CXLOOP", worker: bool = False,
+              first: Callable[[AsyncApp], None] | None = None) -> AsyncApp:
+    """A Bolt app for one workspace. The token is never checked with auth.test at start.
+
+    `worker`: the app that handles stored requests (handlers.slack.inbox); it runs each listener to
+    its end before returning, so the inbox knows when an item is done. `first` adds middleware
+    that runs before the listeners' own (the front app's acknowledge-and-store).
+    """
     # No token on the app's own client: `authorize` supplies it to every listener's client, and Bolt
     # would otherwise warn that the token is ignored.
     client = web_client(None, api_url)
@@ -41,9 +48,11 @@ def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | No
                                bot_id="B0CXLOOP")
 
     app = AsyncApp(client=client, signing_secret=signing_secret, authorize=authorize,
-                   request_verification_enabled=True, process_before_response=False,
+                   request_verification_enabled=True, process_before_response=worker,
                    ignoring_self_events_enabled=True, url_verification_enabled=True)
 
+    if first is not None:
+        first(app)
     from handlers.slack import listeners
 
     listeners.register(app, rt)

@@ -1,0 +1,145 @@
+"""The inbox: chat requests acknowledged at once and handled afterwards, never lost.
+
+A click or a command is answered (acknowledged) as soon as its signature checks out; what it asks
+for is stored here and handled by a worker, in this process or in a worker process of its own
+(`cxloop serve --workers N`, `cxloop work`). Items are leased in the database, so two workers never
+take the same one (`SKIP LOCKED` on PostgreSQL), and an item whose worker died is taken again once
+its lease runs out. What a handler does is the adapter's business; the core only keeps the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, select, update
+
+from bot.outbox import worker_id
+from storage.db import is_postgres, session_scope
+from storage.models import InboxItem
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+
+Handler = Callable[[InboxItem], Awaitable[str | None]]
+
+
+def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: str) -> int:
+    """Store an acknowledged request; returns its id."""
+    with session_scope(engine) as s:
+        item = InboxItem(platform=platform, kind=kind, body=body, content_type=content_type)
+        s.add(item)
+        s.flush()
+        assert item.id is not None
+        return item.id
+
+
+def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 20) -> list[InboxItem]:
+    """Lease up to `limit` waiting items to `me`, oldest first."""
+    now = now or utcnow()
+    with session_scope(engine) as s:
+        q = (select(InboxItem)
+             .where(InboxItem.status == "pending",
+                    or_(InboxItem.locked_until.is_(None), InboxItem.locked_until < now))  # type: ignore[union-attr,arg-type]
+             .order_by(InboxItem.id).limit(limit))  # type: ignore[arg-type]
+        if is_postgres(engine):
+            q = q.with_for_update(skip_locked=True)
+        items = list(s.execute(q).scalars())
+        for it in items:
+            it.locked_by, it.locked_until = me, now + LEASE
+            it.attempts += 1
+        s.flush()
+        for it in items:
+            s.expunge(it)
+        return items
+
+
+def finish(engine: Engine, item: InboxItem, me: str, *, error: str | None = None, retry: bool = False) -> None:
+    """Mark an item handled (`error` notes what went wrong in handling it), or, with `retry`, put it
+    back to be taken again after a back-off, until it has been tried MAX_ATTEMPTS times."""
+    now = utcnow()
+    if retry and item.attempts < MAX_ATTEMPTS:
+        values = {"locked_by": None, "locked_until": now + timedelta(seconds=2 ** item.attempts), "last_error": error}
+    else:
+        values = {"status": "failed" if retry else "done", "locked_by": None, "locked_until": None,
+                  "done_at": now, "last_error": error}
+    with session_scope(engine) as s:
+        s.execute(update(InboxItem).where(InboxItem.id == item.id, InboxItem.locked_by == me).values(**values))  # type: ignore[arg-type]
+
+
+def pending(engine: Engine) -> int:
+    """Items not handled yet (for health checks, benchmarks and tests)."""
+    from sqlalchemy import func
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        return s.execute(select(func.count()).select_from(InboxItem).where(InboxItem.status == "pending")).scalar_one()
+
+
+class InboxWorker:
+    """Takes items from the inbox and hands each to `handle`, a few at a time.
+
+    `handle` returns None when the item was handled, or a note on what went wrong while handling it
+    (the item is still done: the person was told, and doing it again could do it twice). An
+    exception from `handle` means it could not be handled at all (the database was unreachable, say):
+    the item goes back to be retried.
+    """
+
+    def __init__(self, engine: Engine, handle: Handler, *, me: str | None = None, concurrency: int = 4):
+        self.engine = engine
+        self.handle = handle
+        self.me = me or worker_id()
+        self.concurrency = concurrency
+        self.wake = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def nudge(self) -> None:
+        """Wake the worker now; safe to call from any thread."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.wake.set)
+
+    async def _one(self, item: InboxItem) -> None:
+        try:
+            note = await self.handle(item)
+        except Exception as exc:
+            log.exception("inbox item %s (%s) could not be handled; it will be retried", item.id, item.kind)
+            await asyncio.to_thread(finish, self.engine, item, self.me, error=repr(exc), retry=True)
+            return
+        await asyncio.to_thread(finish, self.engine, item, self.me, error=note)
+
+    async def drain(self) -> int:
+        """Handle everything waiting now; returns how many items were handled."""
+        done = 0
+        while True:
+            items = await asyncio.to_thread(claim, self.engine, self.me, limit=self.concurrency * 4)
+            if not items:
+                return done
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def run(item: InboxItem) -> None:
+                async with gate:
+                    await self._one(item)
+
+            await asyncio.gather(*(run(i) for i in items))
+            done += len(items)
+
+    async def run_forever(self, *, poll: float = 0.1) -> None:
+        """Handle items as they arrive: woken by `nudge` in this process, polling for other processes'."""
+        self.loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbox worker pass failed; retrying")
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=poll)
+            except (TimeoutError, asyncio.TimeoutError):
+                pass
+            self.wake.clear()
