@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from bot.outbox import worker_id
 from storage.db import is_postgres, session_scope
@@ -29,10 +30,11 @@ MAX_ATTEMPTS = 5
 Handler = Callable[[InboxItem], Awaitable[str | None]]
 
 
-def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: str) -> int:
-    """Store an acknowledged request; returns its id."""
+def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: str, lane: str | None = None) -> int:
+    """Store an acknowledged request; returns its id. Items of one `lane` (one person's requests)
+    are handled one at a time, in the order they came in; items without a lane in any order."""
     with session_scope(engine) as s:
-        item = InboxItem(platform=platform, kind=kind, body=body, content_type=content_type)
+        item = InboxItem(platform=platform, kind=kind, body=body, content_type=content_type, lane=lane)
         s.add(item)
         s.flush()
         assert item.id is not None
@@ -40,12 +42,16 @@ def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: st
 
 
 def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 20) -> list[InboxItem]:
-    """Lease up to `limit` waiting items to `me`, oldest first."""
+    """Lease up to `limit` waiting items to `me`, oldest first: of each lane only its oldest item
+    not done yet, so a person's second click waits for their first, whichever worker has it."""
     now = now or utcnow()
+    earlier = aliased(InboxItem)
     with session_scope(engine) as s:
         q = (select(InboxItem)
              .where(InboxItem.status == "pending",
-                    or_(InboxItem.locked_until.is_(None), InboxItem.locked_until < now))  # type: ignore[union-attr,arg-type]
+                    or_(InboxItem.locked_until.is_(None), InboxItem.locked_until < now),  # type: ignore[union-attr,arg-type]
+                    ~exists().where(earlier.lane == InboxItem.lane, earlier.status == "pending",
+                                    earlier.id < InboxItem.id))  # type: ignore[operator]
              .order_by(InboxItem.id).limit(limit))  # type: ignore[arg-type]
         if is_postgres(engine):
             q = q.with_for_update(skip_locked=True)

@@ -173,10 +173,12 @@ class InboxItem(SQLModel, table=True):
     """
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_due", "status", "id"),)
+    __table_args__ = (Index("ix_inbox_due", "status", "id"), Index("ix_inbox_lane", "lane", "status", "id"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     platform: str = Field(default="slack", max_length=16)
+    lane: Optional[str] = Field(default=None, max_length=100,
+                                description="items of one lane (one person's) are handled one at a time, in order")
     kind: str = Field(max_length=24, description="command, block_actions, event_callback, …")
     body: str = Field(sa_type=Text, description="the request body exactly as received")
     content_type: str = Field(max_length=100)

@@ -37,6 +37,12 @@ def deferred_kind(body: dict[str, Any]) -> str | None:
     return kind if kind in DEFERRED_TYPES else None
 
 
+def lane_of(body: dict[str, Any]) -> str | None:
+    """Whose request this is: one person's requests are handled in the order they were made."""
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+    return f"slack:{user}" if isinstance(user, str) and user else None
+
+
 class SlackInbox:
     """Stores deferred requests and, as an inbox handler, runs them through the worker app."""
 
@@ -64,7 +70,7 @@ class SlackInbox:
     async def _store(self, kind: str, body: dict[str, Any]) -> None:
         async with self.rt.track():
             try:
-                await self.rt.for_ack(lambda: inbox.put(self.rt.engine, platform="slack", kind=kind,
+                await self.rt.for_ack(lambda: inbox.put(self.rt.engine, platform="slack", kind=kind, lane=lane_of(body),
                                                         body=json.dumps(body), content_type="application/json"))
             except Exception:
                 log.exception("could not store a Slack %s; telling the user", kind)

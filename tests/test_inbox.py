@@ -1,0 +1,190 @@
+"""Slack requests acknowledged at once, stored, and handled by a worker: never lost, never twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
+
+from bot import inbox
+from bot.intake import record_response
+from bot.surveys import build_response
+from handlers.serve import build_services
+from handlers.server import build_web_app
+from standins.slack_api import SlackStandIn
+from standins.slack_sender import SlackSender
+from storage.models import Case, InboxItem, Member
+from storage.types import utcnow
+from tests.harness import SIGNING_SECRET, TOKEN, CxHarness
+
+
+def detractor(ext: str) -> object:
+    return build_response({"source": "generic", "external_id": ext, "survey": "nps", "score": 2,
+                           "comment": "Nobody called me back.", "touchpoint": "phone",
+                           "responded_at": "2026-11-20T10:00:00Z"})
+
+
+def owner_of(engine, case_id: int) -> str | None:  # type: ignore[no-untyped-def]
+    with Session(engine) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        m = s.get(Member, case.owner_id) if case.owner_id else None
+        return m.slack_user_id if m else None
+
+
+async def test_the_web_process_acknowledges_and_stores_and_a_worker_process_handles(engine):
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor("r-1"))
+        await cx.deliver()
+        alert = cx.alert(1)
+        # The server as `cxloop serve --workers 1` runs it: acknowledge and store, nothing more.
+        web = build_services(engine, cx.ws, cx.settings, role="web")
+        assert web.deliverer is None and web.inbox_worker is None
+        server = TestServer(build_web_app(web), host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            async with SlackSender(str(server.make_url("/slack/events")), SIGNING_SECRET,
+                                   response_base=cx.slack.response_base) as sender:
+                reply = await sender.click("U0BOB", alert, "case_take", channel="C0SUPPORT")
+                command = await sender.command("U0BOB", "mine")
+                await web.runtime.wait_idle()
+        finally:
+            await server.close()
+        assert reply.status == 200 and reply.text == ""
+        assert command.status == 200 and command.text == ""
+        assert owner_of(engine, 1) is None, "the web process must not handle the click itself"
+        assert inbox.pending(engine) == 2
+        assert cx.slack.responses(command.response_token) == []
+
+        # A worker process (here its services, in this process) handles both, in order, once.
+        worker = build_services(engine, cx.ws, cx.settings, role="worker")
+        assert worker.slack_app is None and worker.inbox_worker is not None and worker.deliverer is not None
+        assert await worker.inbox_worker.drain() == 2
+        assert await worker.inbox_worker.drain() == 0
+        assert owner_of(engine, 1) == "U0BOB"
+        [answer] = cx.slack.responses(command.response_token)
+        assert "#1" in str(answer["blocks"]), "Bob's /cx mine lists the case he just took"
+        await worker.deliverer.drain()
+        assert "<@U0BOB>" in str(cx.alert(1)["blocks"]), "the alert now names its owner"
+        with Session(engine) as s:
+            items = list(s.exec(select(InboxItem).order_by(InboxItem.id)))
+        assert [(i.kind, i.status, i.attempts, i.last_error) for i in items] == [
+            ("block_actions", "done", 1, None), ("command", "done", 1, None)]
+
+
+def test_an_item_left_by_a_dead_worker_is_taken_again_once_its_lease_runs_out(engine):
+    item_id = inbox.put(engine, platform="slack", kind="command", body="{}", content_type="application/json")
+    [taken] = inbox.claim(engine, "worker-that-dies")
+    assert taken.id == item_id
+    assert inbox.claim(engine, "other-worker") == [], "a leased item is nobody else's"
+    later = utcnow() + inbox.LEASE + timedelta(seconds=1)
+    [again] = inbox.claim(engine, "other-worker", now=later)
+    assert again.id == item_id and again.attempts == 2
+    inbox.finish(engine, taken, "worker-that-dies")  # the first worker's late finish changes nothing
+    assert inbox.pending(engine) == 1
+    inbox.finish(engine, again, "other-worker")
+    assert inbox.pending(engine) == 0
+
+
+def test_one_persons_requests_are_handled_in_order_and_others_alongside(engine):
+    def put(lane):  # type: ignore[no-untyped-def]
+        return inbox.put(engine, platform="slack", kind="block_actions", body="{}", content_type="application/json",
+                         lane=lane)
+
+    bob_1, ann_1, bob_2, nobody = put("slack:U0BOB"), put("slack:U0ANN"), put("slack:U0BOB"), put(None)
+    first = inbox.claim(engine, "worker-a")
+    assert [i.id for i in first] == [bob_1, ann_1, nobody], "Bob's second click waits for his first"
+    assert inbox.claim(engine, "worker-b") == [], "not even another worker takes it meanwhile"
+    for it in first:
+        inbox.finish(engine, it, "worker-a")
+    assert [i.id for i in inbox.claim(engine, "worker-b")] == [bob_2]
+
+
+async def test_an_item_that_cannot_be_handled_is_retried_then_marked_failed(engine):
+    inbox.put(engine, platform="slack", kind="command", body="{}", content_type="application/json")
+    calls = []
+
+    async def unreachable(item: InboxItem) -> str | None:
+        calls.append(item.attempts)
+        raise OperationalError("SELECT 1", {}, Exception("database is unreachable"))
+
+    worker = inbox.InboxWorker(engine, unreachable)
+    await worker.drain()
+    with Session(engine) as s:
+        [item] = s.exec(select(InboxItem))
+        assert item.status == "pending" and item.locked_until is not None and item.locked_until > utcnow()
+        assert "unreachable" in (item.last_error or "")
+    for _ in range(inbox.MAX_ATTEMPTS):  # what the back-off would do over the next minute
+        for it in inbox.claim(engine, worker.me, now=utcnow() + timedelta(minutes=10)):
+            await worker._one(it)
+    with Session(engine) as s:
+        [item] = s.exec(select(InboxItem))
+    assert item.status == "failed" and item.attempts == inbox.MAX_ATTEMPTS
+    assert calls == list(range(1, inbox.MAX_ATTEMPTS + 1))
+
+
+async def test_a_command_that_cannot_be_stored_is_answered_with_an_apology(engine, monkeypatch):
+    async with CxHarness(engine) as cx:
+        def broken(*a, **k):  # type: ignore[no-untyped-def]
+            raise OperationalError("INSERT INTO inbox", {}, Exception("disk I/O error"))
+
+        monkeypatch.setattr(inbox, "put", broken)
+        reply = await cx.command("U0BOB", "mine")
+        assert "could not take that in" in reply.json()["text"]
+        assert inbox.pending(engine) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_cxloop_serve_runs_a_worker_process_and_stops_with_it(db_url):
+    """`cxloop serve --workers 1` as deployed: a real server process and its worker process."""
+    async with SlackStandIn(token=TOKEN) as slack:
+        port = _free_port()
+        env = {**os.environ, "DATABASE_URL": db_url, "SLACK_BOT_TOKEN": TOKEN,
+               "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url}
+        env.pop("CXLOOP_CONFIG", None)
+        proc = subprocess.Popen([sys.executable, "-m", "handlers.cli", "serve", "--port", str(port), "--workers", "1"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    assert proc.poll() is None, proc.communicate()
+                    await asyncio.sleep(0.1)
+                async with SlackSender(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET,
+                                       response_base=slack.response_base) as sender:
+                    reply = await sender.command("U0MANAGER", "help")
+                    assert reply.status == 200 and reply.text == ""
+                    for _ in range(300):
+                        if slack.responses(reply.response_token):
+                            break
+                        await asyncio.sleep(0.1)
+            [answer] = slack.responses(reply.response_token)
+            assert "/cx" in str(answer), "the worker process answered /cx help on its response_url"
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            assert len(children) == 1, "one worker process"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "worker processes: 1" in out
+        for pid in children:
+            assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
