@@ -215,7 +215,8 @@ class Servers:
             env = {**os.environ, "DATABASE_URL": url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                    "SLACK_API_URL": self.api_url}
             env.pop("CXLOOP_CONFIG", None)
-            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work"], self.workers, env=env)
+            # As `cxloop serve` starts them (--worker-nice 10 by default).
+            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work", "--nice", "10"], self.workers, env=env)
             self._supervisor = asyncio.create_task(self.pool.supervise())
 
         # Bare Bolt: same secret, same Web API stand-in, listeners that only ack.

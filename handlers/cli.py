@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
@@ -136,13 +137,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 0:
         raise UsageError("--workers must be 0 or more")
     engine, ws = _prepare(settings, effective=False)
-    argv = [sys.executable, "-m", "handlers.cli"] + (["--verbose"] if args.verbose else []) + ["work"]
+    argv = ([sys.executable, "-m", "handlers.cli"] + (["--verbose"] if args.verbose else [])
+            + ["work", "--nice", str(args.worker_nice)])
     asyncio.run(serve(engine, ws, settings, host=args.host, port=args.port, workers=args.workers, worker_argv=argv))
     return 0
 
 
 def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.serve import work
+
+    if args.nice:
+        os.nice(args.nice)  # yield the CPU to the server's acknowledgements when both want it
 
     engine, ws = _prepare(settings, effective=False)
     asyncio.run(work(engine, ws, settings))
@@ -187,10 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1,
                    help="worker processes handling Slack requests after their ack, delivery and the scheduler "
                         "(default 1; 0: all in the server process)")
+    s.add_argument("--worker-nice", type=int, default=10, metavar="N",
+                   help="run the worker processes N steps nicer than the server, so that when the CPU is short "
+                        "Slack's acknowledgements go first (default 10; 0: same priority)")
     s.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("work", help="one more worker process (in its own container, say): Slack requests "
                                     "after their ack, delivery, the scheduler")
+    w.add_argument("--nice", type=int, default=0, metavar="N", help="lower this process's CPU priority by N")
     w.set_defaults(func=cmd_work)
 
     i = sub.add_parser("import", help="bulk intake of survey responses from a CSV file")
