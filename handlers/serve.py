@@ -64,11 +64,10 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
     services = Services(runtime=rt, role=role)
-    teams = None
-    if role != "worker":
-        teams = build_teams(rt, auth=teams_auth)
-        if teams is not None:
-            services.teams_adapter, services.teams_bot = teams.adapter, teams.bot
+    # Teams: the server process answers /api/messages; worker processes deliver through the adapter.
+    teams = build_teams(rt, auth=teams_auth)
+    if teams is not None:
+        services.teams_adapter, services.teams_bot = teams.adapter, teams.bot
     if role != "web":
         services.deliverer = make_deliverer(rt, teams=teams)
         if services.deliverer is not None:

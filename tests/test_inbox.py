@@ -188,3 +188,13 @@ async def test_cxloop_serve_runs_a_worker_process_and_stops_with_it(db_url):
         assert "worker processes: 1" in out
         for pid in children:
             assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+
+
+def test_a_worker_process_delivers_to_teams_as_well(engine):
+    from bot.config import Settings, load_workspace
+
+    settings = Settings(teams_allow_no_auth=True, slack_bot_token=None)
+    worker = build_services(engine, load_workspace(), settings, role="worker")
+    assert worker.deliverer is not None and "teams" in worker.deliverer.ports
+    web = build_services(engine, load_workspace(), settings, role="web")
+    assert web.teams_adapter is not None and web.deliverer is None

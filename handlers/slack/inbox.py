@@ -5,6 +5,7 @@ slash commands, button clicks and events with an empty 200 at once, and stores t
 worker app with the same listeners, which runs each one to its end before returning
 (`process_before_response`), then handles the stored payload, in this process or a worker process.
 Modal submissions stay in the front app: their answer (validation errors) is the HTTP response.
+Over HTTP, `take` does the same before Bolt's dispatch, which the hot path does not need.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 
 from bot import inbox
 from bot.runtime import Runtime
@@ -54,6 +57,28 @@ class SlackInbox:
         self.worker = inbox.InboxWorker(rt.engine, self.handle) if handle_here else None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def take(self, raw: str, headers: Any, *, signing_secret: str) -> bool:
+        """The HTTP fast path, before Bolt: a signed, deferrable request is stored and True returned
+        (answer 200 at once); anything else (a bad signature included) is left to the front app."""
+        if not SignatureVerifier(signing_secret).is_valid(
+                body=raw, timestamp=headers.get("X-Slack-Request-Timestamp"),
+                signature=headers.get("X-Slack-Signature")):
+            return False  # Bolt answers 401
+        try:
+            body = parse_body(raw, headers.get("Content-Type"))
+        except ValueError:
+            return False
+        kind = deferred_kind(body) if isinstance(body, dict) else None
+        if kind is None:
+            return False
+        self._defer(kind, body)
+        return True
+
+    def _defer(self, kind: str, body: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._store(kind, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def install(self, front: AsyncApp) -> None:
         """Put the acknowledge-and-store middleware in front of `front`'s own."""
 
@@ -62,9 +87,7 @@ class SlackInbox:
             kind = deferred_kind(body)
             if kind is None:
                 return await next()
-            task = asyncio.create_task(self._store(kind, body))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._defer(kind, body)
             return BoltResponse(status=200, body="")
 
     async def _store(self, kind: str, body: dict[str, Any]) -> None:
