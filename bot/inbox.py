@@ -100,13 +100,6 @@ class InboxWorker:
         self.handle = handle
         self.me = me or worker_id()
         self.concurrency = concurrency
-        self.wake = asyncio.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def nudge(self) -> None:
-        """Wake the worker now; safe to call from any thread."""
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.wake.set)
 
     async def _one(self, item: InboxItem) -> None:
         try:
@@ -134,8 +127,8 @@ class InboxWorker:
             done += len(items)
 
     async def run_forever(self, *, poll: float = 0.1) -> None:
-        """Handle items as they arrive: woken by `nudge` in this process, polling for other processes'."""
-        self.loop = asyncio.get_running_loop()
+        """Handle items as other processes store them, looking every `poll` seconds. (In one process,
+        the storing side drains the inbox itself: handlers.slack.inbox.)"""
         while True:
             try:
                 await self.drain()
@@ -143,8 +136,4 @@ class InboxWorker:
                 raise
             except Exception:
                 log.exception("inbox worker pass failed; retrying")
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except (TimeoutError, asyncio.TimeoutError):
-                pass
-            self.wake.clear()
+            await asyncio.sleep(poll)

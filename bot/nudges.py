@@ -112,14 +112,17 @@ def _in_batches(engine: Engine, ws: Workspace, now: datetime, ids: list[int], wh
                 fill: Callable[[_Batch], None]) -> int:
     """Run `fill` + commit over `ids` a batch at a time. If a whole batch fails (a database error),
     its cases are retried one by one so that one bad case never holds back the others."""
+    def run(part: list[int]) -> int:
+        with session_scope(engine) as s:
+            b = _Batch(s, ws, now, part)
+            fill(b)
+            return b.commit()
+
     sent = 0
     for chunk in range(0, len(ids), BATCH):
         part = ids[chunk:chunk + BATCH]
         try:
-            with session_scope(engine) as s:
-                b = _Batch(s, ws, now, part)
-                fill(b)
-                sent += b.commit()
+            sent += run(part)
             continue
         except Exception:
             if len(part) == 1:
@@ -128,10 +131,7 @@ def _in_batches(engine: Engine, ws: Workspace, now: datetime, ids: list[int], wh
             log.exception("%s: a batch of %d failed; trying its cases one by one", what, len(part))
         for cid in part:
             try:
-                with session_scope(engine) as s:
-                    b = _Batch(s, ws, now, [cid])
-                    fill(b)
-                    sent += b.commit()
+                sent += run([cid])
             except Exception:
                 log.exception("%s for case %s failed", what, cid)
     return sent

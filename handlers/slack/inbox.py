@@ -52,15 +52,16 @@ class SlackInbox:
     def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, handle_here: bool):
         self.rt = rt
         self.worker_app = worker_app
+        self.verifier = SignatureVerifier(rt.settings.slack_signing_secret or "")
         # In one-process mode, stored items are handled right away by this process's worker;
         # otherwise worker processes poll the inbox.
         self.worker = inbox.InboxWorker(rt.engine, self.handle) if handle_here else None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def take(self, raw: str, headers: Any, *, signing_secret: str) -> bool:
+    def take(self, raw: str, headers: Any) -> bool:
         """The HTTP fast path, before Bolt: a signed, deferrable request is stored and True returned
         (answer 200 at once); anything else (a bad signature included) is left to the front app."""
-        if not SignatureVerifier(signing_secret).is_valid(
+        if not self.verifier.is_valid(
                 body=raw, timestamp=headers.get("X-Slack-Request-Timestamp"),
                 signature=headers.get("X-Slack-Signature")):
             return False  # Bolt answers 401
