@@ -4,6 +4,7 @@
 #   make test           the whole suite on SQLite, then again on a throwaway PostgreSQL
 #   make test-sqlite    the suite on SQLite only
 #   make test-postgres  the suite on PostgreSQL only (installs the server from Debian if needed)
+#   make test-faketime  the SQLite suite with the wall clock 400 days ahead (Debian's faketime)
 #   make bench          the benchmarks in bench/
 #   make clean          stop the test cluster, delete the venv and build leftovers
 #
@@ -23,7 +24,7 @@ PYTEST      := $(PY) -m pytest -ra
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
-.PHONY: help venv demo test test-sqlite test-postgres bench clean
+.PHONY: help venv demo test test-sqlite test-postgres test-faketime bench clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -62,6 +63,15 @@ test-postgres: $(STAMP)
 	trap 'bash scripts/postgres.sh stop' EXIT; \
 	echo "CXLOOP_TEST_DATABASE_URL=$$url"; \
 	env -u DATABASE_URL CXLOOP_TEST_DATABASE_URL="$$url" $(PYTEST) $(PYTEST_ARGS)
+
+# No test may depend on today's date: run the suite as if it were 400 days from now, so the next
+# time bomb fails here instead of on a user's machine. Only the wall clock moves (monotonic time is
+# left alone, or every timed wait would stretch by 400 days); tests/conftest.py explains the sleep fix.
+test-faketime: $(STAMP)
+	@command -v faketime >/dev/null || { echo "make test-faketime needs faketime (apt-get install faketime)" >&2; exit 1; }
+	@echo "=== pytest on SQLite, 400 days ahead (faketime) ==="
+	env -u CXLOOP_TEST_DATABASE_URL -u DATABASE_URL FAKETIME_DONT_FAKE_MONOTONIC=1 \
+		faketime -f +400d $(PYTEST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@if [ -f bench/run.py ]; then \

@@ -14,18 +14,21 @@ from sqlmodel import Session
 
 from bot.config import Settings, Workspace
 from storage.db import session_scope
-from storage.types import utcnow
+from storage import clock as process_clock
 
 T = TypeVar("T")
 
 
 class Runtime:
     def __init__(self, engine: Engine, workspace: Workspace, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] | None = None):
         self.engine = engine
         self.base_workspace = workspace
         self.settings = settings
-        self.clock = clock
+        if clock is not None:
+            # One clock per process (storage/clock.py): the outbox, the inbox, the claims and the
+            # table defaults must all read the same "now" as the handlers do.
+            process_clock.install(clock)
         # Called after work is queued so the outbox worker wakes at once instead of at its next poll.
         self.on_queued: list[Callable[[], None]] = []
         # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
@@ -59,7 +62,7 @@ class Runtime:
         return ws
 
     def now(self) -> datetime:
-        return self.clock()
+        return process_clock.now()
 
     def transaction(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in one transaction, then wake the delivery worker."""

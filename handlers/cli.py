@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.config import ConfigError, Settings, Workspace, load_workspace
+from storage import clock
 from storage.db import make_engine, session_scope, upgrade
 
 err = Console(stderr=True)
@@ -245,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        try:
+            clock.install_from_env()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         settings = Settings()
         return int(args.func(args, settings) or 0)
     except (ConfigError, UsageError) as exc:

@@ -53,8 +53,8 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
 
         deliverer = make_deliverer(Runtime(engine=engine, workspace=ws, settings=settings))
     if deliverer is not None:
-        # Deliver what is due by the later of `at` and the wall clock: a message held for someone's
-        # working hours stays queued until then.
+        # Deliver what is due by the later of `at` and now (the process clock, storage/clock.py): a
+        # message held for someone's working hours stays queued until then.
         summary["delivered"] = await deliverer.drain(now=max(at, utcnow()))
     else:
         summary["delivered"] = 0

@@ -219,7 +219,8 @@ def start_scheduler(engine: Engine, ws: Workspace, settings: Settings, services:
 
     scheduler = AsyncIOScheduler(timezone="UTC")
     # A stable id and replace_existing: restarting never stacks a second copy of the job; a missed
-    # tick coalesces into one run, and the work itself is claimed in the database.
+    # tick coalesces into one run, and the work itself is claimed in the database. The trigger runs on
+    # APScheduler's own (wall) clock; what a tick does reads the process clock (storage/clock.py).
     scheduler.add_job(tick, "interval", seconds=60, id="cxloop-run-due", replace_existing=True, coalesce=True,
                       max_instances=1, misfire_grace_time=300, next_run_time=datetime.now(timezone.utc))
     scheduler.start()

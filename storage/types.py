@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+from storage import clock
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores instants as naive UTC and hands them back timezone-aware.
@@ -37,4 +39,5 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Now, from the process's one clock (storage/clock.py)."""
+    return clock.now()

@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,65 @@ from sqlalchemy.exc import IntegrityError
 # ---------------------------------------------------------------------------------------------
 
 TEST_DATABASE_ENV = "CXLOOP_TEST_DATABASE_URL"
+
+# ---------------------------------------------------------------------------------------------
+# Time
+#
+# No test depends on today's date: every test starts with the process clock (storage/clock.py)
+# fixed at TEST_NOW, a Wednesday afternoon, and anything a test does "now" happens then. A test
+# that needs time to pass moves its own clock (tests/harness.py `Clock`). Subprocesses get the same
+# instant through CXLOOP_NOW (see `cli_env`). `.ci/run` also runs the suite under faketime, 400 days
+# ahead, so a test that reads the wall clock fails in CI rather than on a future date.
+# ---------------------------------------------------------------------------------------------
+
+TEST_NOW = datetime(2026, 11, 25, 14, 0, tzinfo=timezone.utc)
+
+
+def _under_faketime_with_real_monotonic() -> bool:
+    return "faketime" in os.environ.get("LD_PRELOAD", "") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1"
+
+
+if _under_faketime_with_real_monotonic():
+    # libfaketime 0.9.10 (Debian bookworm) hands the kernel a negative deadline for
+    # clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME) when the monotonic clock is left alone
+    # (wolfcw/libfaketime#426), which is how Python 3.11's time.sleep waits: every sleep raises
+    # EINVAL. select() takes a relative timeout and is unaffected; only this test process is patched.
+    import select
+    import time as _time
+
+    def _sleep(seconds: float) -> None:
+        select.select([], [], [], seconds)
+
+    _time.sleep = _sleep
+
+
+class FixedClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, at: datetime):
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def process_clock() -> Iterator[FixedClock]:
+    from storage import clock
+
+    fixed = FixedClock(TEST_NOW)
+    previous = clock.install(fixed)
+    yield fixed
+    clock.install(previous)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for a `cxloop` subprocess: this one, with the clock at the test's now."""
+    from storage import clock
+
+    env = {**os.environ, clock.ENV: clock.now().isoformat()}
+    env.update(extra)
+    return env
 
 
 def _test_database_url() -> str | None:

@@ -35,6 +35,12 @@ HEADER = ",".join(FIELDS)
 WS = load_workspace()
 
 
+@pytest.fixture(autouse=True)
+def _now_is_now(process_clock) -> None:
+    """This file's rows are dated against NOW; the process clock reads it too."""
+    process_clock.now = NOW
+
+
 def at(days: float = 0, hours: float = 0) -> str:
     """An instant `days` and `hours` before NOW, as a CSV cell."""
     return (NOW - timedelta(days=days, hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")

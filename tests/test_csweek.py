@@ -20,6 +20,7 @@ from storage.db import session_scope
 from storage.models import JobClaim, Member, OutboxMessage, Pledge, Story
 from tests.harness import CxHarness, text_of
 from tests.test_recognition import work_case
+from tests.conftest import cli_env
 
 LONDON = ZoneInfo("Europe/London")
 CHANNELS = ("C0SUPPORT", "C0BILLING", "C0DELIVERY")
@@ -333,7 +334,7 @@ async def test_disabled_posts_nothing(engine, monkeypatch):
 def test_two_processes_at_once_post_each_prompt_once(engine, db_url):
     with session_scope(engine) as s:
         sync_workspace(s, load_workspace())
-    env = {**os.environ, "DATABASE_URL": db_url}
+    env = cli_env(DATABASE_URL=db_url)
     for k in ("SLACK_BOT_TOKEN", "CXLOOP_CONFIG"):
         env.pop(k, None)
     at = london(2026, 10, 6, 9, 30).isoformat()

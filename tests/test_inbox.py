@@ -25,6 +25,7 @@ from standins.slack_sender import SlackSender
 from storage.models import Case, InboxItem, Member
 from storage.types import utcnow
 from tests.harness import SIGNING_SECRET, TOKEN, CxHarness
+from tests.conftest import cli_env
 
 
 def detractor(ext: str) -> object:
@@ -153,7 +154,7 @@ async def test_cxloop_serve_runs_a_worker_process_and_stops_with_it(db_url):
     """`cxloop serve --workers 1` as deployed: a real server process and its worker process."""
     async with SlackStandIn(token=TOKEN) as slack:
         port = _free_port()
-        env = {**os.environ, "DATABASE_URL": db_url, "SLACK_BOT_TOKEN": TOKEN,
+        env = {**cli_env(), "DATABASE_URL": db_url, "SLACK_BOT_TOKEN": TOKEN,
                "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url}
         env.pop("CXLOOP_CONFIG", None)
         proc = subprocess.Popen([sys.executable, "-m", "handlers.cli", "serve", "--port", str(port), "--workers", "1"],

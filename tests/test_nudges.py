@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlmodel import Session, select
 
 from bot import cases
@@ -19,6 +20,7 @@ from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import CaseNudge, OutboxMessage
 from tests.harness import CxHarness, text_of
+from tests.conftest import cli_env
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)  # Monday noon (London = UTC in November)
 H = timedelta(hours=1)
@@ -36,7 +38,14 @@ def open_case(engine, ws, ext="r-1", touchpoint="phone", owner: str | None = "U0
     return cid
 
 
+@pytest.fixture(autouse=True)
+def _start_at_t0(process_clock) -> None:
+    process_clock.now = T0
+
+
 async def tick(cx: CxHarness, at: datetime) -> dict:
+    """`run-due` at `at`, with the clock moved there first, then delivery of what is due by then."""
+    cx.clock.now = at
     summary = await run_due(cx.engine, cx.ws, cx.settings, at=at, deliverer=cx.deliverer)
     await cx.deliverer.drain(now=at)
     return summary
@@ -217,7 +226,7 @@ def test_two_processes_at_once_send_each_nudge_once(engine, db_url, tmp_path):
         sync_workspace(s, ws)
     for n in range(40):
         open_case(engine, ws, ext=f"r-{n}", owner=["U0ALICE", "U0BOB", "U0CARLOS"][n % 3])
-    env = {**os.environ, "DATABASE_URL": db_url}
+    env = cli_env(DATABASE_URL=db_url)
     for k in ("SLACK_BOT_TOKEN", "CXLOOP_CONFIG"):
         env.pop(k, None)
     at = (T0 + 30 * H).isoformat()

@@ -17,6 +17,7 @@ from bot.intake import store_response
 from bot.scores import CesScore, CsatScore, NpsScore, compute_scores, round_half_away
 from bot.surveys import build_response
 from storage.db import session_scope
+from tests.conftest import cli_env
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
 _ids = count(1)
@@ -97,7 +98,7 @@ def test_empty_period_says_so(engine):
 
 
 def cli(db_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": db_url}
+    env = cli_env(DATABASE_URL=db_url)
     env.pop("CXLOOP_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "handlers.cli", *args], capture_output=True, text=True, env=env,
                           timeout=120)
@@ -130,3 +131,20 @@ def test_cli_table_and_errors(engine, db_url):
     assert bad.returncode == 2 and "--since" in bad.stderr and "last tuesday" in bad.stderr
     backwards = cli(db_url, "scores", "--since", "2026-11-08", "--until", "2026-11-01")
     assert backwards.returncode == 2 and "before --until" in backwards.stderr
+
+
+def test_run_due_reads_the_clock_it_is_given(db_url):
+    """CXLOOP_NOW moves the whole process's clock: `run-due` without --at works at that instant."""
+    env = cli_env(DATABASE_URL=db_url, CXLOOP_NOW="2031-02-03T04:05:06Z")
+    env.pop("CXLOOP_CONFIG", None)
+    run = subprocess.run([sys.executable, "-m", "handlers.cli", "run-due"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["at"].startswith("2031-02-03T04:05:0")
+
+
+def test_a_clock_that_is_not_an_instant_is_refused(db_url):
+    env = cli_env(DATABASE_URL=db_url, CXLOOP_NOW="next tuesday")
+    run = subprocess.run([sys.executable, "-m", "handlers.cli", "scores"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 2 and "CXLOOP_NOW" in run.stderr and "ISO-8601" in run.stderr

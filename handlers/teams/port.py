@@ -164,7 +164,7 @@ class TeamsPort:
     def _missing(self, row: OutboxMessage, what: str) -> Exception:
         hint = ("add cxloop to the team or chat (docs/teams-setup.md), or check `teams_channel` in the "
                 "workspace YAML")
-        if utcnow() - row.created_at > self.install_grace:
+        if utcnow() - row.created_at >= self.install_grace:
             return PermanentFailure(f"{what}: gave up after {self.install_grace}; {hint}")
         return RetryLater(f"{what} yet: {hint}")
 
