@@ -13,7 +13,7 @@ from bot.config import Workspace, format_duration
 from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
 from bot.messages import PersonRef
 from bot.resolved import STEPS, CaseStatus, LoopChannel, ResolvedStep, RootCause
-from bot.roster import Actor, person_ref, team_members
+from bot.roster import Actor, actor_for, person_ref, team_members
 from bot.sla import due_times
 from bot.surveys import SurveyKind
 from storage.models import Case, CaseEvent, CaseStep, Member, SurveyResponse
@@ -207,20 +207,41 @@ def take(session: Session, actor: Actor, case_id: int, *, now: datetime | None =
     return _set_owner(session, case, actor.member, actor, now, kind="taken")
 
 
+def check_assign(session: Session, actor: Actor, case: Case, assignee: Member) -> None:
+    """Whether `actor` may give `case` to `assignee`; raises NotAllowed or InvalidState saying why.
+
+    One rule for every path (the Slack and Teams pickers, the reassign forms, `/cx assign`): only a
+    manager of the case's team (or an admin) gives a case to someone else; anyone else may only pick
+    themselves, on an unowned case of a team they belong to; and whoever gets it must belong to the
+    team, because owning a case shows them the customer's details.
+    """
+    _require_active(case, "assign it")
+    if assignee.id == case.owner_id:
+        raise InvalidState(f"Case #{case.id} is already with {assignee.name or 'them'}.")
+    manager = actor.manages_team(case.team)
+    if assignee.id != actor.id and not manager:
+        if case.owner_id is None and actor.in_team(case.team):
+            raise NotAllowed(f"Only a manager of the {case.team} team can give case #{case.id} to someone else "
+                             f"(you can take it yourself).")
+        raise NotAllowed(f"Only a manager of the {case.team} team can give case #{case.id} to someone else.")
+    if not manager:
+        # Picking themselves: the same as taking it.
+        if not actor.in_team(case.team):
+            raise NotAllowed(f"Only members of the {case.team} team can take case #{case.id}.")
+        if case.owner_id is not None:
+            raise InvalidState(f"Case #{case.id} is already owned; ask its owner or a manager to reassign it.")
+    if assignee.id != actor.id and not actor_for(session, assignee).in_team(case.team):
+        raise NotAllowed(f"{assignee.name or 'That person'} is not in the {case.team} team, so they can't own "
+                         f"case #{case.id}; add them to the team first (`/cx team add`) or pick a member.")
+
+
 def assign(session: Session, actor: Actor, case_id: int, assignee: Member, *, reason: str | None = None,
            now: datetime | None = None) -> CaseEvent:
-    """Give a case to someone. Reassigning an owned case needs a reason."""
+    """Give a case to someone (see `check_assign`). Reassigning an owned case needs a reason."""
     now = now or utcnow()
     case = get_case(session, case_id)
-    _require_active(case, "assign it")
-    if case.owner_id is None:
-        if not actor.manages_team(case.team) and assignee.id != actor.id:
-            raise NotAllowed(f"Only a manager of the {case.team} team can assign case #{case.id} "
-                             f"(you can take it yourself).")
-    else:
-        _require_worker(actor, case, "reassign it")
-        if assignee.id == case.owner_id:
-            raise InvalidState(f"Case #{case.id} is already with {assignee.name or 'them'}.")
+    check_assign(session, actor, case, assignee)
+    if case.owner_id is not None:
         reason = (reason or "").strip()
         if not reason:
             raise BadInput("Say why you are reassigning the case (a reason is required).", field="reason")

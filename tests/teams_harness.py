@@ -40,6 +40,7 @@ PEOPLE = {
     "U0BOB": ("0a000000-0000-4000-8000-0000000000a3", "Bob Okafor"),
     "U0CARLOS": ("0a000000-0000-4000-8000-0000000000a4", "Carlos Ruiz"),
     "U0PRIYA": ("0a000000-0000-4000-8000-0000000000a5", "Priya Nair"),
+    "U0MEERA": ("0a000000-0000-4000-8000-0000000000a6", "Meera Shah"),
 }
 OUTSIDER = ("0a000000-0000-4000-8000-0000000000ff", "Olive Outsider")  # in the team, in no cxloop team
 

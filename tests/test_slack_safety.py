@@ -141,7 +141,8 @@ async def test_only_owner_or_manager_may_work_the_case(engine):
         await cx.click("U0BOB", alert, "case_dismiss")
         await cx.click("U0BOB", alert, "case_reassign", selected_user="U0BOB")
         told = cx.ephemerals_for("U0BOB")
-        assert len(told) == 3 and all("Only the case owner or a manager" in t for t in told)
+        assert len(told) == 3 and all("Only the case owner or a manager" in t for t in told[:2])
+        assert "already owned; ask its owner or a manager to reassign it" in told[2]
         assert cx.slack.calls_to("views.open") == []
         # someone from another team cannot even take an unclaimed case
         record_response(engine, cx.ws, response("r-2", "slow too"))

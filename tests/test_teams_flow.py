@@ -152,6 +152,13 @@ async def test_a_manager_assigns_someone_new_with_the_people_picker_and_cxloop_o
         record_response(engine, cx.ws, detractor())
         await cx.deliver()
         picker = await cx.click(MANAGER, cx.alert(1), "Assign to")
+        # Olive is in the Teams team but in no cxloop team: owning the case would show her the customer
+        refused = await cx.submit(MANAGER, picker, {"picked": OUTSIDER[0]}, cx.alert(1))
+        assert "not in the support team" in json.dumps(refused)
+        assert "Olive Outsider" not in text_of(cx.alert(1))
+        await cx.teams.message(cx.bot_url, MANAGER, "cx team add @Olive Outsider support", conversation=SUPPORT,
+                               mentions=[OUTSIDER[0]])
+        picker = await cx.click(MANAGER, cx.alert(1), "Assign to")
         done = await cx.submit(MANAGER, picker, {"picked": OUTSIDER[0]}, cx.alert(1))
         assert dialog_message(done) == "Case #1 is now with Olive Outsider."
         await cx.deliver()

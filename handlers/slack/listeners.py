@@ -123,10 +123,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         picked = body["actions"][0]["selected_user"]
 
         def build(s: Session, actor) -> Form:  # type: ignore[no-untyped-def]
-            case = cases.get_case(s, cid)
-            cases._require_active(case, "reassign it")
-            cases._require_worker(actor, case, "reassign it")
-            return cm.reassign_form(cid, person_ref(member_by_slack(s, picked)))
+            assignee = member_by_slack(s, picked)
+            cases.check_assign(s, actor, cases.get_case(s, cid), assignee)
+            return cm.reassign_form(cid, person_ref(assignee))
 
         await open_form(body, client, build)
 

@@ -169,14 +169,10 @@ def _assign(s: Session, c: Click) -> Outcome:
 @action(CaseAction.REASSIGN)
 def _reassign(s: Session, c: Click) -> Outcome:
     cid = _case_id(c.value)
-    case = cases.get_case(s, cid)
-    cases._require_active(case, "reassign it")
-    cases._require_worker(c.actor, case, "reassign it")
     if not c.picked:
         raise BadInput("Choose who should have the case.", field="picked")
     assignee = member_by_teams(s, c.rt.workspace, c.picked)
-    if assignee.id == case.owner_id:
-        raise InvalidState(f"Case #{cid} is already with {assignee.name or 'them'}.")
+    cases.check_assign(s, c.actor, cases.get_case(s, cid), assignee)
     return cm.reassign_form(cid, person_ref(assignee))
 
 
