@@ -19,7 +19,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="$ROOT/var/pg"
+STATE="${CXLOOP_PG_STATE:-$ROOT/var/pg}"  # a benchmark keeps its own cluster beside the tests'
 DB_NAME="cxloop_test"
 DB_USER="postgres"
 

@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import mimetypes
+import random
 import re
 import threading
 import time
@@ -105,6 +106,10 @@ class SlackStandIn:
         self._answered = threading.Condition(self._lock)
         self._calls: list[SlackCall] = []
         self._faults: dict[str, deque[_Fault]] = {}
+        self._chaos_rate = 0.0
+        self._chaos_methods: set[str] = set()
+        self._chaos_random = random.Random()
+        self.chaos_counts: dict[str, int] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._channels: dict[str, str] = {}  # id -> name; once non-empty, only these are accepted
         self._conversations: dict[str, str] = {}  # sorted user ids -> DM or group DM id
@@ -240,6 +245,16 @@ class SlackStandIn:
     def fail_after_processing(self, method: str, *, status: int = 500, times: int = 1) -> None:
         """Do the work of the next `times` calls of `method`, then answer `status` as if it had failed."""
         self._queue_fault(method, _Fault(status, 1 if status == 429 else None, 0.0, None, True, times))
+
+    def chaos(self, rate: float, *, methods: tuple[str, ...] = ("chat.postMessage", "chat.update"),
+              seed: int | None = None) -> None:
+        """From now on fail a `rate` share of the calls to `methods` at random, in three equal parts:
+        429 with Retry-After 1, 500 before doing anything, and 500 after doing the work (the caller
+        cannot tell the last from the second). Queued faults (`fail_next`) still come first."""
+        with self._lock:
+            self._chaos_rate, self._chaos_methods = rate, set(methods)
+            self._chaos_random = random.Random(seed)
+            self.chaos_counts = {"429": 0, "500_before": 0, "500_after": 0}
 
     @property
     def calls(self) -> list[SlackCall]:
@@ -383,12 +398,24 @@ class SlackStandIn:
         with self._lock:
             queue = self._faults.get(method)
             if not queue:
-                return None
+                return self._chaos_fault(method)
             fault = queue[0]
             fault.remaining -= 1
             if fault.remaining <= 0:
                 queue.popleft()
             return fault
+
+    def _chaos_fault(self, method: str) -> _Fault | None:
+        if not self._chaos_rate or method not in self._chaos_methods:
+            return None
+        r = self._chaos_random.random()
+        if r >= self._chaos_rate:
+            return None
+        kind = ("429", "500_before", "500_after")[min(2, int(3 * r / self._chaos_rate))]
+        self.chaos_counts[kind] += 1
+        if kind == "429":
+            return _Fault(429, 1, 0.0, None, False, 1)
+        return _Fault(500, None, 0.0, None, kind == "500_after", 1)
 
     async def _pause(self, seconds: float) -> None:
         assert self._closing is not None
