@@ -1,4 +1,4 @@
-"""The assistant wired into cxloop (runs once the integration diffs are applied; skipped before).
+"""The assistant wired into cxloop.
 
 Real Bolt app over signed HTTP, the Slack stand-in, and the real `openai` client against the OpenAI
 stand-in: the owner's "Draft a reply" dialog, themes on the alert, `/cx scores by theme`, and the
@@ -16,18 +16,16 @@ from typing import Any
 import pytest
 from sqlmodel import Session, func, select
 
-pytest.importorskip("handlers.slack.listeners_assist", reason="the assistant is not wired into Slack yet")
-
-from bot import cases  # noqa: E402
-from bot.intake import record_response  # noqa: E402
-from bot.notify import publish_change  # noqa: E402
-from bot.roster import actor_for, member_by_slack  # noqa: E402
-from bot.surveys import build_response  # noqa: E402
-from handlers.jobs import run_due  # noqa: E402
-from standins.openai_api import OpenAIStandIn  # noqa: E402
-from storage.db import session_scope  # noqa: E402
-from storage.models import Case, OutboxMessage  # noqa: E402
-from tests.harness import CxHarness, text_of  # noqa: E402
+from bot import cases
+from bot.intake import record_response
+from bot.notify import publish_change
+from bot.roster import actor_for, member_by_slack
+from bot.surveys import build_response
+from handlers.jobs import run_due
+from standins.openai_api import OpenAIStandIn
+from storage.db import session_scope
+from storage.models import Case, OutboxMessage
+from tests.harness import CxHarness, text_of
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 DRAFT = {"respond": "Thank you for telling us about the double charge.",

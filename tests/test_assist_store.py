@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from bot.assist import Assistant, AssistOptions, Classification, DraftInput
@@ -17,7 +17,6 @@ from bot.assist.store import (
     classify_response, save_classification, stored_classification, stored_classifications, summary_subject,
     theme_scores, week_summary,
 )
-from bot.assist.tables import TABLES, AssistUsage, ResponseTheme, create_tables, drop_tables
 from bot.assist.usage import DbUsage
 from bot.cases import load_view
 from bot.config import Settings, load_workspace
@@ -25,7 +24,7 @@ from bot.intake import record_response
 from bot.surveys import build_response
 from standins.openai_api import OpenAIStandIn
 from storage.db import session_scope
-from storage.models import Case, CaseEvent, JobClaim, OutboxMessage, SurveyResponse
+from storage.models import AssistUsage, Case, CaseEvent, JobClaim, OutboxMessage, ResponseTheme, SurveyResponse
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday morning, before the 09:00 digest
@@ -40,11 +39,9 @@ class Clock:
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    """The test's migrated database plus the assistant's tables (dropped again: PostgreSQL is shared)."""
-    create_tables(engine)
-    yield engine
-    drop_tables(engine)
+def db(engine: Engine) -> Engine:
+    """The test's migrated database (migration 0005 made the assistant's tables)."""
+    return engine
 
 
 @pytest.fixture
@@ -68,34 +65,6 @@ def answer(engine: Engine, ext: str, survey: str, score: int, when: datetime, co
     result = record_response(engine, ws, r, now=when)
     assert result.response_id is not None
     return result.response_id, result.case_id
-
-
-# ---- the tables ---------------------------------------------------------------------------------------
-
-
-def test_tables_are_created_beside_the_migrated_schema(db: Engine) -> None:
-    import storage.models as models
-    from sqlmodel import SQLModel
-
-    names = set(inspect(db).get_table_names())
-    assert {"assist_usage", "assist_result", "response_theme", "survey_response"} <= names
-    # Before the integration they stay out of SQLModel.metadata (so the migrations' drift check holds);
-    # after it, storage.models owns them and migration 0005 creates them.
-    registered = {t.name for t in TABLES} & set(SQLModel.metadata.tables)
-    assert registered == (set() if not hasattr(models, "AssistUsage") else {t.name for t in TABLES})
-    fks = inspect(db).get_foreign_keys("response_theme")
-    assert fks and fks[0]["referred_table"] == "survey_response"
-
-
-def test_the_proposed_models_match_storage_models_once_moved_there() -> None:
-    import storage.models as models
-
-    if not hasattr(models, "AssistUsage"):
-        pytest.skip("not integrated yet: the tables still live in bot.assist.tables")
-    for mine in TABLES:
-        theirs = models.SQLModel.metadata.tables[mine.name]
-        assert {c.name: (type(c.type).__name__, c.nullable) for c in theirs.columns} == \
-               {c.name: (type(c.type).__name__, c.nullable) for c in mine.columns}
 
 
 def test_token_usage_is_counted_in_the_database_and_survives_a_restart(db: Engine) -> None:

@@ -72,7 +72,7 @@ class DbCache:
                 & (t.c.prompt_version == key.prompt_version))
 
     def get(self, key: CacheKey, digest: str) -> dict[str, Any] | None:
-        from bot.assist.tables import AssistResult
+        from storage.models import AssistResult
 
         t = AssistResult.__table__  # type: ignore[attr-defined]
         with self.engine.execution_options(cx_write=False).connect() as conn:
@@ -82,7 +82,7 @@ class DbCache:
         return dict(row.payload)
 
     def put(self, key: CacheKey, digest: str, payload: dict[str, Any], tokens: int) -> None:
-        from bot.assist.tables import AssistResult
+        from storage.models import AssistResult
 
         t = AssistResult.__table__  # type: ignore[attr-defined]
         values = {"input_hash": digest, "payload": payload, "tokens": tokens, "created_at": utcnow()}

@@ -20,7 +20,7 @@ from bot.assist.names import offline_names
 from bot.assist.results import Classification
 from bot.assist.service import Assistant
 from bot.assist.store import save_classification, summary_subject, week_comments
-from bot.assist.tables import ResponseTheme
+from storage.models import ResponseTheme
 from bot.schedule import claim
 from bot.surveys import SurveyKind, is_positive
 from storage.db import session_scope

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot.assist.results import Classification, DigestSummary
 from bot.assist.service import Assistant
 from bot.assist.summary import CommentIn, offline_summary
-from bot.assist.tables import ResponseTheme
+from storage.models import ResponseTheme
 from bot.assist.themes import SENTIMENTS
 from bot.scores import CesScore, CsatScore, NpsScore, ScoreGroup
 from storage.models import SurveyResponse

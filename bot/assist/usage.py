@@ -55,7 +55,7 @@ class DbUsage:
         self.engine = engine
 
     def spent(self, day: date) -> int:
-        from bot.assist.tables import AssistUsage
+        from storage.models import AssistUsage
 
         t = AssistUsage.__table__  # type: ignore[attr-defined]
         with self.engine.execution_options(cx_write=False).connect() as conn:
@@ -63,7 +63,7 @@ class DbUsage:
         return int(value or 0)
 
     def add(self, day: date, tokens: int) -> None:
-        from bot.assist.tables import AssistUsage
+        from storage.models import AssistUsage
 
         t = AssistUsage.__table__  # type: ignore[attr-defined]
         tokens = max(0, int(tokens))
