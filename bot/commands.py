@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from bot import case_messages as cm
-from bot.cases import history, load_view
+from bot.cases import case_number, history, load_view
 from bot.config import Workspace
 from bot.errors import BadInput, NotAllowed
 from bot.messages import Block, Context, Divider, Header, Mention, Message, Section, Span, bold, plain
@@ -143,9 +143,10 @@ def _mine(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
 
 @command("case", "case ID", "The whole case: response, owner, steps with notes, history")
 def _case(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
-        raise BadInput("Give the case number, for example `/cx case 42`.", field="id")
-    cid = int(args[0].lstrip("#"))
+    usage = "Give the case number, for example `/cx case 42`."
+    if len(args) != 1:
+        raise BadInput(usage, field="id")
+    cid = case_number(args[0], usage=usage)
     view = load_view(session, ws, cid)
     if not (actor.in_team(view.case.team) or view.case.owner_id == actor.id or actor.is_admin):
         raise NotAllowed(f"Case #{cid} belongs to the {view.case.team} team; only its members and managers can see it.")

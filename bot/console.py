@@ -141,9 +141,10 @@ def _overdue(session: Session, ws: Workspace, actor: Actor, args: list[str], now
 
 @command("assign", "assign ID @user [reason]", "Give a case to someone (a reason when reassigning)", Role.MANAGER)
 def _assign(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
-    if len(args) < 2 or not args[0].lstrip("#").isdigit():
-        raise BadInput("Usage: `/cx assign ID @user [reason]`, e.g. `/cx assign 42 @bob Bob knows this customer`.")
-    cid = int(args[0].lstrip("#"))
+    usage = "Usage: `/cx assign ID @user [reason]`, e.g. `/cx assign 42 @bob Bob knows this customer`."
+    if len(args) < 2:
+        raise BadInput(usage)
+    cid = cases.case_number(args[0], usage=usage)
     assignee = resolve_person(session, args[1])
     ev = cases.assign(session, actor, cid, assignee, reason=" ".join(args[2:]) or None, now=now)
     publish_change(session, ws, cases.get_case(session, cid), ev)

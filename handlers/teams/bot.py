@@ -40,8 +40,14 @@ from storage.models import Member, ProcessedEvent
 log = logging.getLogger(__name__)
 
 MAX_DIALOG_TEXT = 500
-_AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
+# A command, markup included, is far shorter (a 1,000-character kudos in Teams' HTML is about 2,000);
+# longer text is refused before any parsing, so no message can keep the event loop busy.
+MAX_COMMAND_TEXT = 8000
+MAX_MENTIONS = 10  # people looked up per command (one Bot Connector call each)
+# Both patterns stop at the next `<`, so each character is scanned a bounded number of times: linear
+# even on 100 KB of `<` (`<[^>]+>` tried every `<` against the rest of the text: quadratic).
+_AT = re.compile(r"<at>([^<]*)</at>", re.IGNORECASE)
+_TAGS = re.compile(r"<[^<>]*>")
 
 
 def teams_wording(text: str) -> str:
@@ -58,14 +64,21 @@ def _mention_parts(entity: Any) -> tuple[str | None, str | None, str | None]:
     return mentioned.get("id"), mentioned.get("name"), getattr(entity, "text", None) or props.get("text")
 
 
+def _mentions(activity: Activity) -> list[Any]:
+    """The message's mention entities: the bot's and at most MAX_MENTIONS others'."""
+    return [e for e in activity.entities or [] if (getattr(e, "type", "") or "").lower() == "mention"
+            ][:MAX_MENTIONS + 1]
+
+
 def command_line(activity: Activity, people: dict[str, str] | None = None) -> str:
-    """The command typed, without the bot's @mention and the `cx` prefix; other @mentions as `<@id>`."""
-    text = activity.text or ""
+    """The command typed, without the bot's @mention and the `cx` prefix; other @mentions as `<@id>`.
+
+    CPU work on the text (callers run it off the event loop, on text within MAX_COMMAND_TEXT).
+    """
+    text = (activity.text or "")[:MAX_COMMAND_TEXT]
     bot_id = activity.recipient.id if activity.recipient else None
     tokens: list[str] = []
-    for entity in activity.entities or []:
-        if (getattr(entity, "type", "") or "").lower() != "mention":
-            continue
+    for entity in _mentions(activity):
         mid, name, tag = _mention_parts(entity)
         if not tag:
             continue
@@ -292,9 +305,7 @@ class CxTeamsBot(TeamsActivityHandler):
         activity = turn_context.activity
         bot_id = activity.recipient.id if activity.recipient else None
         out: dict[str, str] = {}
-        for entity in activity.entities or []:
-            if (getattr(entity, "type", "") or "").lower() != "mention":
-                continue
+        for entity in _mentions(activity):
             mid, name, _ = _mention_parts(entity)
             if not mid or mid == bot_id or mid in out:
                 continue
@@ -318,8 +329,14 @@ class CxTeamsBot(TeamsActivityHandler):
             return
         if not await asyncio.to_thread(self._first_time, activity.id):
             return
+        size = len(activity.text or "")
+        if size > MAX_COMMAND_TEXT:
+            await self._send(turn_context, error_message(
+                f"That message is {size:,} characters long; a cxloop command is at most {MAX_COMMAND_TEXT:,}. "
+                "Try `cx help`."))
+            return
         people = await self._people_in(turn_context)
-        line = command_line(activity, people)
+        line = await asyncio.to_thread(command_line, activity, people)
         ws, now = self.rt.workspace, self.rt.now()
 
         def run(s: Session) -> commands.Reply:
