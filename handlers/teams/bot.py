@@ -5,7 +5,10 @@
 - A message is a `cx …` command: `@cxloop cx case 42` in a channel or group chat, `cx case 42` (or
   just `case 42`) in the personal chat. It runs `bot.commands.dispatch` as the sender, with the same
   roles and permissions as `/cx`, and the answer is posted where it was asked (Teams has no
-  ephemeral messages: in a channel, the thread of the command).
+  ephemeral messages: in a channel, the thread of the command). An answer showing customer details
+  (`Reply.private`) asked for in a channel or group chat goes to the asker's personal chat instead,
+  with a pointer in the thread, or is refused there when cxloop has no personal chat with them
+  (`bot.commands.route_reply` decides).
 - Card buttons open dialogs (`task/fetch`); dialog forms come back as `task/submit`. See
   `interactions.py` for what each does.
 """
@@ -16,6 +19,7 @@ import asyncio
 import html
 import logging
 import re
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +35,7 @@ from sqlmodel import Session, select
 from bot import commands
 from bot.errors import BadInput, CxError
 from bot.messages import Context, Form, Message, Section, bold, plain
+from bot.outbox import enqueue
 from bot.runtime import Runtime
 from handlers.teams import cards, conversations, interactions
 from handlers.teams.interactions import Click, Outcome, Submission
@@ -338,14 +343,25 @@ class CxTeamsBot(TeamsActivityHandler):
         people = await self._people_in(turn_context)
         line = await asyncio.to_thread(command_line, activity, people)
         ws, now = self.rt.workspace, self.rt.now()
+        kind = activity.conversation.conversation_type if activity.conversation else None
+        shared = kind != "personal"  # a channel or group chat: everyone in it reads the answer
 
-        def run(s: Session) -> commands.Reply:
+        def run(s: Session) -> Message:
             actor = actor_of(s, ws, activity.from_property)
-            return commands.dispatch(s, ws, actor, line, now=now)
+            reply = commands.dispatch(s, ws, actor, line, now=now)
+            if (line.split() or ["help"])[0].lower() == "help":
+                reply = commands.Reply(_help_message(reply))
+            asker = actor.member.teams_user_id
+            reachable = bool(shared and reply.private and asker and conversations.personal(s, asker))
+            routed = commands.route_reply(reply, shared=shared, asker_reachable=reachable)
+            if routed.to_asker is not None:
+                # Queued with the command's own transaction: stored once, delivered by the outbox.
+                enqueue(s, key=f"teams:answer:{activity.id or uuid.uuid4().hex}"[:200], platform="teams",
+                        action="dm", target=asker, message=routed.to_asker)  # type: ignore[arg-type]
+            return routed.here
 
         try:
-            reply = await self._db(run)
-            msg = _help_message(reply) if (line.split() or ["help"])[0].lower() == "help" else reply.message
+            msg = await self._db(run)
         except CxError as exc:
             msg = error_message(str(exc))
         await self._send(turn_context, msg)
