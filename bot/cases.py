@@ -21,6 +21,9 @@ from storage.types import utcnow
 
 MAX_NOTE = 3000
 MAX_REASON = 1000
+# Case ids are PostgreSQL `integer`s (SQLite's are wider, but its ids never get there): a bigger number
+# is no case, never a database error.
+MAX_CASE_ID = 2**31 - 1
 
 
 @dataclass
@@ -62,10 +65,22 @@ def opens_case(ws: Workspace, survey: SurveyKind, score: int) -> bool:
 
 
 def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    case = session.get(Case, case_id) if 0 < case_id <= MAX_CASE_ID else None
     if case is None:
         raise NotFound(f"There is no case #{case_id}.")
     return case
+
+
+def case_number(token: str, *, usage: str) -> int:
+    """`42` or `#42` typed in a command, as a case id; a number no case can have is "no such case"."""
+    digits = token.strip().lstrip("#")
+    # ASCII only: `str.isdigit` also accepts `²`, which `int` refuses.
+    if not digits or not (digits.isascii() and digits.isdigit()):
+        raise BadInput(usage, field="id")
+    if len(digits) > len(str(MAX_CASE_ID)) or not 0 < int(digits) <= MAX_CASE_ID:
+        shown = digits if len(digits) <= 32 else digits[:32] + "…"
+        raise NotFound(f"There is no case #{shown}.")
+    return int(digits)
 
 
 def _ref(session: Session, member_id: int | None) -> PersonRef | None:

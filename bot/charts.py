@@ -63,7 +63,8 @@ def trend_png(weeks: Sequence[date], series: Sequence[Series], *, title: str) ->
         if all(v is None for v in s.values):
             ax.text(0.5, 0.5, "no answers", transform=ax.transAxes, ha="center", va="center",
                     fontsize=9, color="#777777")
-    fig.suptitle(title, fontsize=11)
+    # Team names are text, never maths: `$…$` would be read as mathtext, and bad mathtext raises.
+    fig.suptitle(title, fontsize=11, parse_math=False)
     fig.text(0.5, 0.01, "Week starting · a gap is a week with no answers", ha="center", fontsize=7,
              color="#666666")
     # Fixed margins rather than tight_layout, which costs more than drawing the chart.

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from bot import case_messages as cm
-from bot.cases import history, load_view
+from bot.cases import case_number, history, load_view
 from bot.config import Workspace
 from bot.errors import BadInput, NotAllowed
 from bot.messages import Block, Context, Divider, Header, Mention, Message, Section, Span, bold, plain
@@ -24,6 +24,35 @@ from storage.models import Case
 class Reply:
     message: Message
     public: bool = False
+    # Customer details or someone's own cases: shown only where the asker alone can read it (`route_reply`).
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Where a command's answer goes: `here` where it was typed, `to_asker` (if any) to the asker alone."""
+
+    here: Message
+    to_asker: Message | None = None
+
+
+POINTER = "📬 I've sent you the answer in our personal chat: it shows customer details, so not here."
+NO_PRIVATE_CHAT = ("That answer shows customer details, so I give it only in our personal chat, and we have none "
+                   "yet. Open cxloop as a personal app (or message me directly), then ask there.")
+
+
+def route_reply(reply: Reply, *, shared: bool, asker_reachable: bool) -> Routed:
+    """Keep customer data where only the asker reads it.
+
+    `shared`: the command was typed where others read the answer (a Teams channel or group chat;
+    Slack's `/cx` answers are ephemeral, so never). A private answer then goes to the asker's
+    personal chat, with a pointer where they asked, or is refused when no personal chat is known.
+    """
+    if not shared or not reply.private:
+        return Routed(here=reply.message)
+    if not asker_reachable:
+        return Routed(here=Message(text=NO_PRIVATE_CHAT, blocks=[Section(spans=[plain(NO_PRIVATE_CHAT)])]))
+    return Routed(here=Message(text=POINTER, blocks=[Section(spans=[plain(POINTER)])]), to_asker=reply.message)
 
 
 @dataclass(frozen=True)
@@ -138,14 +167,15 @@ def _mine(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
     blocks += [Section(spans=_case_line(session, ws, c)) for c in rows[:40]]
     if len(rows) > 40:
         blocks.append(Context(spans=[plain(f"…and {len(rows) - 40} more: see your App Home.")]))
-    return Reply(Message(text=f"You have {len(rows)} open case(s)", blocks=blocks))
+    return Reply(Message(text=f"You have {len(rows)} open case(s)", blocks=blocks), private=True)
 
 
 @command("case", "case ID", "The whole case: response, owner, steps with notes, history")
 def _case(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
-        raise BadInput("Give the case number, for example `/cx case 42`.", field="id")
-    cid = int(args[0].lstrip("#"))
+    usage = "Give the case number, for example `/cx case 42`."
+    if len(args) != 1:
+        raise BadInput(usage, field="id")
+    cid = case_number(args[0], usage=usage)
     view = load_view(session, ws, cid)
     if not (actor.in_team(view.case.team) or view.case.owner_id == actor.id or actor.is_admin):
         raise NotAllowed(f"Case #{cid} belongs to the {view.case.team} team; only its members and managers can see it.")
@@ -155,4 +185,4 @@ def _case(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
         lines += [cm.when(ev.at), plain(" "), *([Mention(person=who), plain(" ")] if who else []),
                   plain(ev.kind.replace("_", " ")), plain("\n")]
     blocks.append(Section(spans=[bold("History\n"), *lines]))
-    return Reply(Message(text=f"Case #{cid}", blocks=blocks))
+    return Reply(Message(text=f"Case #{cid}", blocks=blocks), private=True)

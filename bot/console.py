@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, true
 from sqlmodel import Session, select
 
 from bot import cases
@@ -79,8 +79,9 @@ def _one_team(actor: Actor, ws: Workspace, team: str | None, usage: str) -> str:
     raise BadInput(f"You manage {', '.join(mine)}; say which team: `/cx {usage} TEAM`.")
 
 
-def paged(title: str, lines: list[list[Span]], page: int, again: str, *, empty: str) -> Reply:
-    """A list split into pages that each fit in one message; never cut silently."""
+def paged(title: str, lines: list[list[Span]], page: int, again: str, *, empty: str, private: bool = False
+          ) -> Reply:
+    """A list split into pages that each fit in one message; never cut silently. `private`: the lines show cases."""
     if not lines:
         return Reply(Message(text=empty, blocks=[Section(spans=[plain(empty)])]))
     pages = (len(lines) + PAGE - 1) // PAGE
@@ -95,7 +96,7 @@ def paged(title: str, lines: list[list[Span]], page: int, again: str, *, empty: 
         if page < pages:
             blocks.append(Actions(elements=[Button(action=PAGE_ACTION, label=f"Next page ({page + 1} of {pages})",
                                                    value={"cmd": again, "page": page + 1})]))
-    return Reply(Message(text=f"{title}: {len(lines)}", blocks=blocks))
+    return Reply(Message(text=f"{title}: {len(lines)}", blocks=blocks), private=private)
 
 
 # --- queues ----------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def _open(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
                                                          if c.owner_id else [plain("unclaimed")])] for c in rows]
     label = ", ".join(teams)
     return paged(f"Open cases — {label}", lines, page, "open" + (f" {args[0]}" if args else ""),
-                 empty=f"No open cases in {label}. 🎉")
+                 empty=f"No open cases in {label}. 🎉", private=True)
 
 
 def overdue_filter(now: datetime) -> Any:
@@ -136,14 +137,15 @@ def _overdue(session: Session, ws: Workspace, actor: Actor, args: list[str], now
         lines.append(_case_line(session, ws, c)[:2] + [plain(f" · {what} overdue by "
                                                              f"{format_duration(timedelta(minutes=int((now - late).total_seconds() // 60)) or timedelta(minutes=1))}")])
     return paged("Overdue cases", lines, page, "overdue" + (f" {args[0]}" if args else ""),
-                 empty="Nothing is overdue. 🎉")
+                 empty="Nothing is overdue. 🎉", private=True)
 
 
 @command("assign", "assign ID @user [reason]", "Give a case to someone (a reason when reassigning)", Role.MANAGER)
 def _assign(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
-    if len(args) < 2 or not args[0].lstrip("#").isdigit():
-        raise BadInput("Usage: `/cx assign ID @user [reason]`, e.g. `/cx assign 42 @bob Bob knows this customer`.")
-    cid = int(args[0].lstrip("#"))
+    usage = "Usage: `/cx assign ID @user [reason]`, e.g. `/cx assign 42 @bob Bob knows this customer`."
+    if len(args) < 2:
+        raise BadInput(usage)
+    cid = cases.case_number(args[0], usage=usage)
     assignee = resolve_person(session, args[1])
     ev = cases.assign(session, actor, cid, assignee, reason=" ".join(args[2:]) or None, now=now)
     publish_change(session, ws, cases.get_case(session, cid), ev)
@@ -195,14 +197,22 @@ def _scores(session: Session, ws: Workspace, actor: Actor, args: list[str], now:
         since = now - span
         label = f"the last {PERIODS[period]} days"
     engine = session.get_bind()
+    # A manager sees the answers of the teams they manage (whichever the grouping); an admin sees all.
+    teams = None if actor.is_admin else _teams_for(actor, ws, None)
     if by == "theme":
         # An answer counts under each of its comment's themes; answers without a comment are left out.
-        current = theme_scores(engine, since=since, until=now)  # type: ignore[arg-type]
-        previous = {g.key: g for g in theme_scores(engine, since=since - span, until=since)}  # type: ignore[arg-type]
+        current = theme_scores(engine, since=since, until=now, teams=teams)  # type: ignore[arg-type]
+        previous = {g.key: g for g in theme_scores(engine, since=since - span, until=since, teams=teams)}  # type: ignore[arg-type]
     else:
-        current = compute_scores(engine, since=since, until=now, by=by)  # type: ignore[arg-type]
-        previous = {g.key: g for g in compute_scores(engine, since=since - span, until=since, by=by)}  # type: ignore[arg-type]
-    blocks: list[Block] = [Header(text=f"Scores for {label}")]
+        current = compute_scores(engine, since=since, until=now, by=by, teams=teams)  # type: ignore[arg-type]
+        previous = {g.key: g for g in compute_scores(engine, since=since - span, until=since, by=by,  # type: ignore[arg-type]
+                                                     teams=teams)}
+    if by == "team" and teams is not None:
+        # Every team managed is listed, with or without answers.
+        have = {g.key for g in current}
+        current = sorted([*current, *(ScoreGroup(key=t) for t in teams if t not in have)], key=lambda g: g.key)
+    scope = "" if teams is None else f" — {', '.join(teams)}"
+    blocks: list[Block] = [Header(text=f"Scores for {label}{scope}")]
     if not any(g.responses for g in current):
         blocks.append(Section(spans=[plain("No survey answers in this period.")]))
     for g in current:
@@ -337,15 +347,26 @@ def _team(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
         return _text(f"Created the {rest[0].lower()} team. Next: `/cx team channel #channel {rest[0].lower()}` and "
                      f"`/cx team add @user {rest[0].lower()}`.")
     if sub == "audit":
-        team = _one_team(actor, ws, rest[0] if rest else None, "team audit")
-        rows = session.exec(select(AuditEntry).where(or_(AuditEntry.target == team, AuditEntry.action == "role"))
-                            .order_by(AuditEntry.at.desc()).limit(30)).all()
+        rest, page = _page_arg(rest)
+        if len(rest) > 1:
+            raise BadInput("Usage: `/cx team audit [TEAM]`.")
+        if actor.is_admin and not rest:
+            # An admin's whole workspace: every team's changes and the role changes.
+            team, where = "every team", true()
+        else:
+            team = _one_team(actor, ws, rest[0] if rest else None, "team audit")
+            # Role changes are workspace-wide: only admins see them, beside the team's own changes.
+            where = or_(AuditEntry.target == team, AuditEntry.action == "role") if actor.is_admin else (
+                AuditEntry.target == team)
+        rows = session.exec(select(AuditEntry).where(where).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                            .limit(30)).all()
         lines = []
         for r in rows:
             who = session.get(Member, r.actor_id) if r.actor_id else None
             lines.append([plain(f"{r.at:%d %b %H:%M} "), *([Mention(person=person_ref(who))] if who else [plain("system")]),
                           plain(f" {r.action} {r.target}: {_short(r.old)} → {_short(r.new)}")])
-        return paged(f"Changes to {team}", lines, 1, f"team audit {team}", empty=f"No changes to {team} made in chat.")
+        return paged(f"Changes to {team}", lines, page, "team audit" + (f" {rest[0]}" if rest else ""),
+                     empty=f"No changes to {team} made in chat.")
     from bot.commands import closest
 
     guess = closest(sub, ["add", "remove", "channel", "sla", "touchpoints", "create", "audit"])

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from bot import recognition_messages as rm
 from bot.config import Workspace
-from bot.errors import BadInput, InvalidState, NotFound
+from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
 from bot.messages import Form
 from bot.notify import channel_targets
 from bot.outbox import enqueue
@@ -102,6 +102,16 @@ def _require_team(ws: Workspace, team: str) -> None:
         ws.team(team)
     except KeyError:
         raise NotFound(f"There is no team {team!r}.") from None
+
+
+def _require_member(ws: Workspace, actor: Actor, team: str, what: str) -> None:
+    """Only the team's own people (members and managers) pledge or share a story for it; admins are no exception.
+
+    The team comes from the button, which anyone who can see the post can click.
+    """
+    if team not in actor.teams:
+        raise NotAllowed(f"{what} is for members of the {team_title(ws, team)} team, and you're not in it. "
+                         "Nothing was recorded.")
 
 
 # --- the due job -----------------------------------------------------------------------------
@@ -278,6 +288,7 @@ def week_stats(s: Session, ws: Workspace, week: Week, team: str, now: datetime) 
 def take_pledge(session: Session, ws: Workspace, actor: Actor, *, year: int, team: str, now: datetime) -> str:
     """Record the caller's pledge (once a year) and update the count on the team's kick-off post."""
     _require_team(ws, team)
+    _require_member(ws, actor, team, "This pledge")
     week = _require_open(ws, year, now, "The pledge")
     taken = session.exec(select(Pledge).where(Pledge.year == year, Pledge.member_id == actor.id)).first()
     already = f"You already took the {year} pledge. Thank you!"
@@ -297,9 +308,11 @@ def take_pledge(session: Session, ws: Workspace, actor: Actor, *, year: int, tea
     return rm.pledge_thanks(team_count, _pledges(session, year))
 
 
-def story_form(ws: Workspace, *, year: int, team: str, now: datetime, channel: str | None = None) -> Form:
-    """The form for sharing a customer story, while the week is on."""
+def story_form(ws: Workspace, actor: Actor, *, year: int, team: str, now: datetime, channel: str | None = None
+               ) -> Form:
+    """The form for sharing a customer story, while the week is on, for the team's own people."""
     _require_team(ws, team)
+    _require_member(ws, actor, team, "Sharing a story here")
     _require_open(ws, year, now, "Story sharing")
     return rm.story_form(year, team, channel)
 
@@ -308,6 +321,7 @@ def share_story(session: Session, ws: Workspace, actor: Actor, *, year: int, tea
                 now: datetime) -> Story:
     """Keep a customer story and post it in the thread of the team's Thursday prompt."""
     _require_team(ws, team)
+    _require_member(ws, actor, team, "Sharing a story here")
     week = _require_open(ws, year, now, "Story sharing")
     text = (text or "").strip()
     if not text:

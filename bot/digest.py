@@ -697,7 +697,8 @@ def _digest(session: Session, ws: Workspace, actor: Actor, args: list[str], now:
         data = compute_digest(session, ws, teams[0], start, end)
         msg = digest_message(data, chart=False)
         note = Context(spans=[plain("Preview: only you can see this. `/cx digest` posts it to the team channel.")])
-        return Reply(Message(text=f"Preview: {msg.text}", blocks=[*msg.blocks, note]))
+        # The digest quotes customers: a preview is for the asker's eyes only (never a shared place).
+        return Reply(Message(text=f"Preview: {msg.text}", blocks=[*msg.blocks, note]), private=True)
     week = week_label(ws, start)
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     done: list[str] = []

@@ -45,6 +45,13 @@ class Actor:
         return person_ref(self.member)
 
 
+def visible_teams(actor: Actor, ws: Workspace) -> list[str]:
+    """The teams whose scores, shout-outs and changes `actor` may see: their own (admins: every team)."""
+    if actor.is_admin:
+        return [t.key for t in ws.teams]
+    return sorted(actor.teams | actor.manages)
+
+
 def person_ref(member: Member) -> PersonRef:
     return PersonRef(member_id=member.id, name=member.name, slack_user_id=member.slack_user_id,
                      teams_user_id=member.teams_user_id)

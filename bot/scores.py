@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -97,8 +98,11 @@ def _count_if(cond: Any) -> Any:
 
 def compute_scores(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
                    by: GroupBy | None = None, team: str | None = None,
-                   touchpoint: str | None = None) -> list[ScoreGroup]:
-    """Scores per group; `since` inclusive, `until` exclusive, on responded_at. One pass in SQL."""
+                   touchpoint: str | None = None, teams: Collection[str] | None = None) -> list[ScoreGroup]:
+    """Scores per group; `since` inclusive, `until` exclusive, on responded_at. One pass in SQL.
+
+    `teams`: only the answers of these teams (a viewer's own); None is every answer.
+    """
     r = SurveyResponse.__table__.c
     kind, score = r.survey, r.score
     columns = [
@@ -123,6 +127,8 @@ def compute_scores(engine: Engine, *, since: datetime | None = None, until: date
         conds.append(r.team == team)
     if touchpoint is not None:
         conds.append(r.touchpoint == touchpoint)
+    if teams is not None:
+        conds.append(r.team.in_(list(teams)))
     stmt = select(*columns).where(and_(True, *conds))
     stmt = stmt.group_by(*( [group_col, kind] if group_col is not None and by != "survey" else [kind]))
     groups: dict[str, dict[str, Any]] = {}

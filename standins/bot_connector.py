@@ -533,7 +533,10 @@ class BotConnectorStandIn:
 
     def _jwk(self) -> dict[str, Any]:
         jwk = json.loads(RSAAlgorithm.to_jwk(self._signing.public_key()))
-        return {**jwk, "kid": KEY_ID, "use": "sig", "alg": "RS256", "endorsements": ["msteams", "emulator"]}
+        # As Microsoft's published keys do, the key endorses Web Chat and Direct Line too: a token alone
+        # never proves that an activity came from Teams.
+        return {**jwk, "kid": KEY_ID, "use": "sig", "alg": "RS256",
+                "endorsements": ["msteams", "webchat", "directline", "emulator"]}
 
     def _bot_token_ok(self, headers: dict[str, str]) -> str | None:
         """None when the bot's Authorization header is good (or auth is off); else why not."""

@@ -30,17 +30,86 @@ async def test_cx_help_in_a_personal_chat_lists_what_the_caller_may_use_in_teams
         assert "cx role" not in shown  # admins only
 
 
-async def test_cx_case_in_a_channel_answers_in_the_thread_of_the_command(engine):
+def answer_in_thread(cx: TeamsHarness, aad: str, channel: str = SUPPORT) -> dict:
+    """The bot's one reply in the thread of `aad`'s latest post in the channel."""
+    command = [p for p in cx.teams.posts(channel) if (p.get("from") or {}).get("aadObjectId") == aad][-1]
+    (answer,) = cx.teams.thread(channel, command["id"])
+    return answer
+
+
+async def test_cx_case_in_a_channel_goes_to_the_askers_personal_chat_with_a_pointer_in_the_thread(engine):
     async with TeamsHarness(engine) as cx:
         await cx.install()
+        chat = await cx.teams.install_personal(cx.bot_url, ALICE)
         record_response(engine, cx.ws, detractor())
         await cx.deliver()
         status, _ = await cx.teams.message(cx.bot_url, ALICE, "cx case 1", conversation=SUPPORT)
         assert status == 200
-        command = [p for p in cx.teams.posts(SUPPORT) if (p.get("from") or {}).get("aadObjectId") == ALICE][-1]
-        (answer,) = cx.teams.thread(SUPPORT, command["id"])
-        assert "NPS 3" in text_of(answer) and "History" in text_of(answer)
-        assert "case opened" in text_of(answer).lower() or "opened" in text_of(answer)
+        pointer = text_of(answer_in_thread(cx, ALICE))
+        assert "sent you the answer in our personal chat" in pointer
+        for private in ("Dana", "d…@example.com", "Waited 40 minutes", "NPS 3", "History"):
+            assert private not in pointer
+        await cx.deliver()
+        case = text_of(replies(cx, chat)[-1])
+        assert "NPS 3" in case and "Dana Reyes" in case and "Waited 40 minutes" in case and "History" in case
+        # the answer is stored once, as Alice's, and a redelivered command queues nothing more
+        (row,) = [o for o in cx.outbox() if o.dedupe_key.startswith("teams:answer:")]
+        assert (row.action, row.target, row.status) == ("dm", ALICE, "sent")
+        await cx.teams.post(cx.bot_url, cx.teams.to_bot[-1]["activity"])
+        assert len([o for o in cx.outbox() if o.dedupe_key.startswith("teams:answer:")]) == 1
+
+
+async def test_cx_case_in_a_channel_without_a_personal_chat_is_refused_there_and_nothing_is_sent(engine):
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        record_response(engine, cx.ws, detractor())
+        await cx.deliver()
+        before = len(cx.outbox())
+        await cx.teams.message(cx.bot_url, ALICE, "cx case 1", conversation=SUPPORT)
+        refusal = text_of(answer_in_thread(cx, ALICE))
+        assert "only in our personal chat, and we have none yet" in refusal
+        assert "Dana" not in refusal and "NPS 3" not in refusal
+        assert len(cx.outbox()) == before and cx.teams.personal_chat(ALICE) is None
+
+
+async def test_a_digest_preview_in_a_channel_never_says_only_you_can_see_this_there(engine):
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        chat = await cx.teams.install_personal(cx.bot_url, MANAGER)
+        await cx.teams.message(cx.bot_url, MANAGER, "cx digest preview", conversation=SUPPORT)
+        in_channel = text_of(answer_in_thread(cx, MANAGER))
+        assert "only you can see this" not in in_channel and "personal chat" in in_channel
+        await cx.deliver()
+        preview = text_of(replies(cx, chat)[-1])
+        assert "weekly digest" in preview and "only you can see this" in preview
+
+
+async def test_in_a_group_chat_someones_open_cases_go_to_their_personal_chat(engine):
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        record_response(engine, cx.ws, detractor())
+        await cx.deliver()
+        await cx.click(BOB, cx.alert(1), "Take it")
+        group = "19:meeting-chat@thread.v2"
+        cx.teams.add_group_chat(group, [ALICE, BOB])
+        await cx.teams.install_in_group_chat(cx.bot_url, group, by=ALICE)
+        await cx.deliver()
+        dms_before = len(cx.dm(BOB))
+        await cx.teams.message(cx.bot_url, BOB, "cx mine", conversation=group)
+        assert "personal chat" in text_of(replies(cx, group)[-1]) and "#1" not in text_of(replies(cx, group)[-1])
+        await cx.deliver()
+        assert len(cx.dm(BOB)) == dms_before + 1 and "#1" in text_of(cx.dm(BOB)[-1])
+
+
+async def test_in_the_personal_chat_the_answer_comes_straight_back(engine):
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        chat = await cx.teams.install_personal(cx.bot_url, ALICE)
+        record_response(engine, cx.ws, detractor())
+        await cx.deliver()
+        await cx.teams.message(cx.bot_url, ALICE, "cx case 1", conversation=chat)
+        assert "Dana Reyes" in text_of(replies(cx, chat)[-1])
+        assert not [o for o in cx.outbox() if o.dedupe_key.startswith("teams:answer:")]
 
 
 async def test_a_refusal_names_the_role_needed_and_nothing_happens(engine):

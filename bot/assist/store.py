@@ -6,7 +6,7 @@ and stores it here afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +69,12 @@ def _count_if(cond: Any) -> Any:
 
 
 def theme_scores(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
-                 team: str | None = None, sentiment: str | None = None) -> list[ScoreGroup]:
-    """NPS, CSAT and CES per theme (a response counts under each of its themes), as `bot.scores` scores them."""
+                 team: str | None = None, sentiment: str | None = None,
+                 teams: Collection[str] | None = None) -> list[ScoreGroup]:
+    """NPS, CSAT and CES per theme (a response counts under each of its themes), as `bot.scores` scores them.
+
+    `teams`: only the answers of these teams (a viewer's own); None is every answer.
+    """
     r = SurveyResponse.__table__.c  # type: ignore[attr-defined]
     t = ResponseTheme.__table__.c  # type: ignore[attr-defined]
     conds = []
@@ -80,6 +84,8 @@ def theme_scores(engine: Engine, *, since: datetime | None = None, until: dateti
         conds.append(r.responded_at < until)
     if team is not None:
         conds.append(r.team == team)
+    if teams is not None:
+        conds.append(r.team.in_(list(teams)))
     if sentiment is not None:
         if sentiment not in SENTIMENTS:
             raise ValueError(f"unknown sentiment {sentiment!r}")

@@ -110,11 +110,13 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def on_story(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         v = _value(body)
+        user = body["user"]["id"]
         try:
-            form = csweek.story_form(rt.workspace, year=int(v["year"]), team=str(v["team"]), now=rt.now(),
-                                     channel=_channel(body))
+            form = await asyncio.to_thread(rt.transaction, lambda s: csweek.story_form(
+                rt.workspace, actor_of(s, user), year=int(v["year"]), team=str(v["team"]), now=rt.now(),
+                channel=_channel(body)))
         except CxError as exc:
-            await _tell(client, body["user"]["id"], _channel(body), str(exc))
+            await _tell(client, user, _channel(body), str(exc))
             return
         await client.views_open(trigger_id=body["trigger_id"], view=render.modal(form))
 

@@ -5,7 +5,10 @@
 - A message is a `cx …` command: `@cxloop cx case 42` in a channel or group chat, `cx case 42` (or
   just `case 42`) in the personal chat. It runs `bot.commands.dispatch` as the sender, with the same
   roles and permissions as `/cx`, and the answer is posted where it was asked (Teams has no
-  ephemeral messages: in a channel, the thread of the command).
+  ephemeral messages: in a channel, the thread of the command). An answer showing customer details
+  (`Reply.private`) asked for in a channel or group chat goes to the asker's personal chat instead,
+  with a pointer in the thread, or is refused there when cxloop has no personal chat with them
+  (`bot.commands.route_reply` decides).
 - Card buttons open dialogs (`task/fetch`); dialog forms come back as `task/submit`. See
   `interactions.py` for what each does.
 """
@@ -16,6 +19,7 @@ import asyncio
 import html
 import logging
 import re
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +35,7 @@ from sqlmodel import Session, select
 from bot import commands
 from bot.errors import BadInput, CxError
 from bot.messages import Context, Form, Message, Section, bold, plain
+from bot.outbox import enqueue
 from bot.runtime import Runtime
 from handlers.teams import cards, conversations, interactions
 from handlers.teams.interactions import Click, Outcome, Submission
@@ -40,8 +45,14 @@ from storage.models import Member, ProcessedEvent
 log = logging.getLogger(__name__)
 
 MAX_DIALOG_TEXT = 500
-_AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
+# A command, markup included, is far shorter (a 1,000-character kudos in Teams' HTML is about 2,000);
+# longer text is refused before any parsing, so no message can keep the event loop busy.
+MAX_COMMAND_TEXT = 8000
+MAX_MENTIONS = 10  # people looked up per command (one Bot Connector call each)
+# Both patterns stop at the next `<`, so each character is scanned a bounded number of times: linear
+# even on 100 KB of `<` (`<[^>]+>` tried every `<` against the rest of the text: quadratic).
+_AT = re.compile(r"<at>([^<]*)</at>", re.IGNORECASE)
+_TAGS = re.compile(r"<[^<>]*>")
 
 
 def teams_wording(text: str) -> str:
@@ -58,14 +69,21 @@ def _mention_parts(entity: Any) -> tuple[str | None, str | None, str | None]:
     return mentioned.get("id"), mentioned.get("name"), getattr(entity, "text", None) or props.get("text")
 
 
+def _mentions(activity: Activity) -> list[Any]:
+    """The message's mention entities: the bot's and at most MAX_MENTIONS others'."""
+    return [e for e in activity.entities or [] if (getattr(e, "type", "") or "").lower() == "mention"
+            ][:MAX_MENTIONS + 1]
+
+
 def command_line(activity: Activity, people: dict[str, str] | None = None) -> str:
-    """The command typed, without the bot's @mention and the `cx` prefix; other @mentions as `<@id>`."""
-    text = activity.text or ""
+    """The command typed, without the bot's @mention and the `cx` prefix; other @mentions as `<@id>`.
+
+    CPU work on the text (callers run it off the event loop, on text within MAX_COMMAND_TEXT).
+    """
+    text = (activity.text or "")[:MAX_COMMAND_TEXT]
     bot_id = activity.recipient.id if activity.recipient else None
     tokens: list[str] = []
-    for entity in activity.entities or []:
-        if (getattr(entity, "type", "") or "").lower() != "mention":
-            continue
+    for entity in _mentions(activity):
         mid, name, tag = _mention_parts(entity)
         if not tag:
             continue
@@ -292,9 +310,7 @@ class CxTeamsBot(TeamsActivityHandler):
         activity = turn_context.activity
         bot_id = activity.recipient.id if activity.recipient else None
         out: dict[str, str] = {}
-        for entity in activity.entities or []:
-            if (getattr(entity, "type", "") or "").lower() != "mention":
-                continue
+        for entity in _mentions(activity):
             mid, name, _ = _mention_parts(entity)
             if not mid or mid == bot_id or mid in out:
                 continue
@@ -318,17 +334,34 @@ class CxTeamsBot(TeamsActivityHandler):
             return
         if not await asyncio.to_thread(self._first_time, activity.id):
             return
+        size = len(activity.text or "")
+        if size > MAX_COMMAND_TEXT:
+            await self._send(turn_context, error_message(
+                f"That message is {size:,} characters long; a cxloop command is at most {MAX_COMMAND_TEXT:,}. "
+                "Try `cx help`."))
+            return
         people = await self._people_in(turn_context)
-        line = command_line(activity, people)
+        line = await asyncio.to_thread(command_line, activity, people)
         ws, now = self.rt.workspace, self.rt.now()
+        kind = activity.conversation.conversation_type if activity.conversation else None
+        shared = kind != "personal"  # a channel or group chat: everyone in it reads the answer
 
-        def run(s: Session) -> commands.Reply:
+        def run(s: Session) -> Message:
             actor = actor_of(s, ws, activity.from_property)
-            return commands.dispatch(s, ws, actor, line, now=now)
+            reply = commands.dispatch(s, ws, actor, line, now=now)
+            if (line.split() or ["help"])[0].lower() == "help":
+                reply = commands.Reply(_help_message(reply))
+            asker = actor.member.teams_user_id
+            reachable = bool(shared and reply.private and asker and conversations.personal(s, asker))
+            routed = commands.route_reply(reply, shared=shared, asker_reachable=reachable)
+            if routed.to_asker is not None:
+                # Queued with the command's own transaction: stored once, delivered by the outbox.
+                enqueue(s, key=f"teams:answer:{activity.id or uuid.uuid4().hex}"[:200], platform="teams",
+                        action="dm", target=asker, message=routed.to_asker)  # type: ignore[arg-type]
+            return routed.here
 
         try:
-            reply = await self._db(run)
-            msg = _help_message(reply) if (line.split() or ["help"])[0].lower() == "help" else reply.message
+            msg = await self._db(run)
         except CxError as exc:
             msg = error_message(str(exc))
         await self._send(turn_context, msg)

@@ -13,6 +13,8 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from requests import RequestException
 
+from handlers.teams.guard import refusal
+
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Teams activities are a few KB; this is generous
@@ -28,14 +30,10 @@ def _is_local(url: str | None) -> bool:
         return False
 
 
-def _tenant(activity: Activity) -> str | None:
-    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    return (data.get("tenant") or {}).get("id") or (activity.conversation.tenant_id if activity.conversation else None)
-
-
 def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authenticated: bool,
                tenant_id: str | None = None) -> None:
-    """Mount the Bot Framework messaging endpoint; with `tenant_id`, only that organisation is served."""
+    """Mount the Bot Framework messaging endpoint: Teams only, real people only, and with `tenant_id` only that
+    organisation (`guard.py`)."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
@@ -71,10 +69,10 @@ def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authent
         except Exception as exc:  # botbuilder raises PermissionError, PyJWT errors, bare Exceptions
             log.warning("teams: refused a request with a bad or missing token: %s", type(exc).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
-        if tenant_id and _tenant(activity) not in (None, tenant_id):
-            # Someone in another organisation installed the app: they are not cxloop users.
-            log.warning("teams: refused an activity from tenant %s (cxloop serves %s)", _tenant(activity), tenant_id)
-            return web.json_response({"error": "this cxloop serves another organisation"}, status=403)
+        refused = refusal(activity, tenant_id=tenant_id)
+        if refused is not None:
+            log.warning("teams: refused an activity: %s", refused.reason)
+            return web.json_response({"error": refused.answer}, status=403)
         invoke = await adapter.process_activity(auth, activity, bot.on_turn)
         if invoke is not None:
             body = invoke.body

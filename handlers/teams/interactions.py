@@ -354,7 +354,7 @@ def _register_recognition() -> None:
 
     @action(RecognitionAction.STORY.value)
     def _story(s: Session, c: Click) -> Outcome:
-        return csweek.story_form(c.rt.workspace, year=int(c.value["year"]), team=str(c.value["team"]),
+        return csweek.story_form(c.rt.workspace, c.actor, year=int(c.value["year"]), team=str(c.value["team"]),
                                  now=c.rt.now())
 
     def rebuild(s: Session, rt: Runtime, meta: dict[str, Any]) -> Form:

@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def teams_user_id(account: ChannelAccount | None) -> str | None:
-    """The id cxloop knows a Teams user by: the Entra object id (the channel id only if there is none)."""
+    """The id cxloop knows a Teams user by: the Entra object id, or None when the account has none.
+
+    Never the channel id (`from.id`): over Web Chat or Direct Line the caller chooses it, so it proves
+    nothing (`guard.py` refuses such activities before they get here).
+    """
     if account is None:
         return None
-    if account.aad_object_id:
-        return str(account.aad_object_id)
-    # Only the Bot Framework Emulator and anonymous callers have no object id.
-    return str(account.id) if account.id and not str(account.id).startswith("28:") else None
+    aad = str(account.aad_object_id or "").strip()
+    return aad or None
 
 
 def yaml_links(ws: Workspace) -> dict[str, str]:
