@@ -1,4 +1,4 @@
-"""Settings from the environment and the workspace YAML, validated at start."""
+"""The workspace YAML, validated at start. (Process settings from the environment: bot/settings.py.)"""
 
 from __future__ import annotations
 
@@ -11,42 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Their home before bot/settings.py: many import them from here.
+from bot.settings import ConfigError, Settings  # noqa: F401
 from bot.surveys import SurveyKind
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_WORKSPACE = DATA / "workspace.yaml"
-
-
-class ConfigError(ValueError):
-    """The workspace YAML is wrong; the message names the key."""
-
-
-class Settings(BaseSettings):
-    """Process settings from environment variables (all optional)."""
-
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
-
-    database_url: str = "sqlite:///cxloop.db"
-    cxloop_config: Path | None = None
-    cxloop_webhook_secret: str | None = None
-    cxloop_delighted_secret: str | None = None
-    cxloop_typeform_secret: str | None = None
-    cxloop_formbricks_secret: str | None = None
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str | None = None
-    teams_app_id: str | None = None
-    teams_app_password: str | None = None
-    teams_app_tenant_id: str | None = None
-    teams_app_type: str | None = None
-    teams_allow_no_auth: bool = False
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    openai_model: str = "gpt-4o-mini"
-    cxloop_assist: str = "on"
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)

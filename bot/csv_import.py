@@ -5,7 +5,8 @@ customer_name, customer_email, touchpoint, responded_at`); `mapping` ({csv colum
 `--map column=field`) names others. Rows are stored with source "csv", once each: a re-import of
 the same file adds nothing, and an id seen before (earlier in the file or in an earlier import)
 counts as a duplicate. A bad row is reported with its physical line number (the header is line 1;
-a quoted comment spanning lines counts every line) and the problems build_response names, and
+a quoted comment spanning lines counts every line) and the problems build_response names (among
+them a responded_at outside the accepted window, 2000-01-01 to a day after the import's `now`), and
 never stops the good rows; nothing of it is stored.
 
 How it stays fast (a million rows at a good fraction of a raw sqlite3 executemany):
@@ -49,8 +50,8 @@ from bot.cases import open_case
 from bot.config import Workspace
 from bot.notify import publish_opened
 from bot.sla import due_times
-from bot.surveys import (MAX_COMMENT, MAX_ID, MAX_NAME, SCORE_RANGE, FieldProblem, InvalidResponse, ResponseIn,
-                         build_response)
+from bot.surveys import (EARLIEST, MAX_COMMENT, MAX_ID, MAX_NAME, SCORE_RANGE, FieldProblem, InvalidResponse,
+                         ResponseIn, build_response, latest_accepted)
 from storage.db import session_scope
 from storage.models import SurveyResponse
 from storage.types import UTCDateTime, utcnow
@@ -219,12 +220,14 @@ Values = tuple[str, str, int, "str | None", "str | None", "str | None", "str | N
 
 
 def fast_values(ext: str, survey: str, score: str, comment: str, customer_id: str, customer_name: str,
-                customer_email: str, touchpoint: str, responded_at: str) -> Values | None:
+                customer_email: str, touchpoint: str, responded_at: str, *, latest: datetime | None = None
+                ) -> Values | None:
     """The stored values of a row, for the common valid case; None when the row needs build_response.
 
     Takes the cells as `prepare_cells` leaves them (stripped, survey lower-cased, "" for empty) and applies
     ResponseIn's rules exactly, or defers: it must never accept what build_response refuses nor store
-    anything different from what build_response would give.
+    anything different from what build_response would give. `latest` is `latest_accepted(now)` for the
+    import's now (default: the process clock's).
     """
     if not ext or len(ext) > MAX_ID:
         return None
@@ -254,6 +257,8 @@ def fast_values(ext: str, survey: str, score: str, comment: str, customer_id: st
         dt.timestamp()
     except (ValueError, OverflowError, OSError):
         return None
+    if dt < EARLIEST or dt > (latest if latest is not None else latest_accepted()):
+        return None
     return (ext, survey, n, comment or None, customer_id or None, customer_name or None, customer_email or None,
             touchpoint.lower() or None, dt)
 
@@ -270,10 +275,11 @@ def row_data(ext: str, survey: str, score: str, comment: str, customer_id: str, 
     return data
 
 
-def slow_values(cells: tuple[str, ...], labels: dict[str, str] | None = None) -> Values:
+def slow_values(cells: tuple[str, ...], labels: dict[str, str] | None = None, *,
+                now: datetime | None = None) -> Values:
     """build_response on a row's prepared cells; InvalidResponse naming each bad field by `labels`."""
     try:
-        r: ResponseIn = build_response(row_data(*cells), labels)
+        r: ResponseIn = build_response(row_data(*cells), labels, now=now)
     except InvalidResponse:
         raise
     except (ArithmeticError, OSError, TypeError, ValueError) as exc:  # a validator failed unwrapped
@@ -592,6 +598,7 @@ class _Run:
         enc_dt, enc_raw, received = self.store.enc_dt, self.store.enc_raw, self.received
         mode = self.open_cases
         cutoff = self.cutoff
+        now, latest = self.now, latest_accepted(self.now)
         max_errors = self.max_errors
         batch_rows = self.batch_rows
 
@@ -624,10 +631,10 @@ class _Run:
                     cells = (row[i_id].strip(), row[i_sv].strip().lower(), row[i_sc].strip(), row[i_cm].strip(),
                              row[i_ci].strip(), row[i_cn].strip(), row[i_ce].strip(), row[i_tp].strip(),
                              row[i_at].strip())
-                    v = fast_values(*cells)
+                    v = fast_values(*cells, latest=latest)
                     if v is None:
                         try:
-                            v = slow_values(cells, labels)
+                            v = slow_values(cells, labels, now=now)
                         except InvalidResponse as exc:
                             if not any(c.strip() for c in row):
                                 continue  # a row of empty cells (",,,,"), as spreadsheets write them

@@ -1,16 +1,23 @@
-"""NPS, CSAT and CES, counted in SQL and scored exactly as DESIGN.md defines them."""
+"""NPS, CSAT and CES, counted in SQL and scored exactly as DESIGN.md defines them.
+
+One query (`scores_query`), run either through SQLAlchemy on any engine (`compute_scores`) or, for
+`cxloop scores` on a SQLite file already at head, through the standard library's sqlite3
+(`compute_scores_sqlite`): importing SQLAlchemy alone costs more than that command's start-up budget
+(bench/bench_cli_start.py). So this module imports SQLAlchemy only inside `compute_scores`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Engine, and_, case, func, select
+if TYPE_CHECKING:
+    import sqlite3
 
-from storage.models import SurveyResponse
+    from sqlalchemy import Engine
 
 GroupBy = Literal["team", "touchpoint", "survey"]
 NO_GROUP = "all"
@@ -92,8 +99,64 @@ class ScoreGroup:
         return {"key": self.key, "nps": self.nps.as_dict(), "csat": self.csat.as_dict(), "ces": self.ces.as_dict()}
 
 
-def _count_if(cond: Any) -> Any:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+GROUP_COLUMNS = {"team": "team", "touchpoint": "touchpoint", "survey": "survey"}
+
+
+def scores_query(*, since: datetime | None = None, until: datetime | None = None, by: GroupBy | None = None,
+                 team: str | None = None, touchpoint: str | None = None,
+                 teams: Collection[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """The one scores query, as SQL both databases read, and its named parameters.
+
+    Each row is ([group,] survey, responses, high9, low6, high4): NPS promoters are 9-10 and detractors
+    0-6; CSAT satisfied and CES agree are 4-5. `since` is inclusive and `until` exclusive. `teams`:
+    only the answers of these teams (a viewer's own); None is every answer.
+    """
+    group = GROUP_COLUMNS.get(by or "")
+    if by and group is None:
+        raise ValueError(f"cannot group by {by!r}; use team, touchpoint or survey")
+    grouped = group is not None and by != "survey"
+    conds, params = [], {}
+    for name, value, sql in (("since", since, "responded_at >= :since"), ("until", until, "responded_at < :until"),
+                             ("team", team, "team = :team"), ("touchpoint", touchpoint, "touchpoint = :touchpoint")):
+        if value is not None:
+            conds.append(sql)
+            params[name] = value
+    if teams is not None:
+        names = [f"team_{i}" for i in range(len(teams))]
+        conds.append(f"team IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
+        params.update(zip(names, sorted(teams)))
+    sql = (f"SELECT {f'{group} AS grp, ' if grouped else ''}survey, count(*) AS responses, "
+           "coalesce(sum(CASE WHEN score >= 9 THEN 1 ELSE 0 END), 0) AS high9, "
+           "coalesce(sum(CASE WHEN score <= 6 THEN 1 ELSE 0 END), 0) AS low6, "
+           "coalesce(sum(CASE WHEN score >= 4 THEN 1 ELSE 0 END), 0) AS high4 "
+           f"FROM survey_response{' WHERE ' + ' AND '.join(conds) if conds else ''} "
+           f"GROUP BY {f'{group}, ' if grouped else ''}survey")
+    return sql, params
+
+
+def _groups(rows: Iterable[Sequence[Any]], by: GroupBy | None) -> list[ScoreGroup]:
+    """ScoreGroups from scores_query's rows."""
+    grouped = by is not None and by != "survey"
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        grp, (kind, n, high9, low6, high4) = (row[0], row[1:]) if grouped else (None, row)
+        if by == "survey":
+            key = kind
+        elif by:
+            key = grp if grp is not None else UNROUTED
+        else:
+            key = NO_GROUP
+        g = groups.setdefault(key, {})
+        n, high9, low6, high4 = int(n), int(high9), int(low6), int(high4)
+        if kind == "nps":
+            g["nps"] = NpsScore(responses=n, promoters=high9, passives=n - high9 - low6, detractors=low6)
+        elif kind == "csat":
+            g["csat"] = CsatScore(responses=n, satisfied=high4)
+        elif kind == "ces":
+            g["ces"] = CesScore(responses=n, agree=high4)
+    if not by and not groups:
+        groups[NO_GROUP] = {}
+    return [ScoreGroup(key=k, **v) for k, v in sorted(groups.items())]
 
 
 def compute_scores(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
@@ -103,57 +166,28 @@ def compute_scores(engine: Engine, *, since: datetime | None = None, until: date
 
     `teams`: only the answers of these teams (a viewer's own); None is every answer.
     """
-    r = SurveyResponse.__table__.c
-    kind, score = r.survey, r.score
-    columns = [
-        kind.label("survey"),
-        func.count().label("responses"),
-        # NPS: promoters 9-10, detractors 0-6. CSAT: satisfied 4-5. CES: agree 4-5.
-        _count_if(score >= 9).label("high9"),
-        _count_if(score <= 6).label("low6"),
-        _count_if(score >= 4).label("high4"),
-    ]
-    group_col = {"team": r.team, "touchpoint": r.touchpoint, "survey": r.survey}.get(by or "")
-    if by and group_col is None:
-        raise ValueError(f"cannot group by {by!r}; use team, touchpoint or survey")
-    if group_col is not None and by != "survey":
-        columns.insert(0, group_col.label("grp"))
-    conds = []
-    if since is not None:
-        conds.append(r.responded_at >= since)
-    if until is not None:
-        conds.append(r.responded_at < until)
-    if team is not None:
-        conds.append(r.team == team)
-    if touchpoint is not None:
-        conds.append(r.touchpoint == touchpoint)
-    if teams is not None:
-        conds.append(r.team.in_(list(teams)))
-    stmt = select(*columns).where(and_(True, *conds))
-    stmt = stmt.group_by(*( [group_col, kind] if group_col is not None and by != "survey" else [kind]))
-    groups: dict[str, dict[str, Any]] = {}
+    from sqlalchemy import bindparam, text
+
+    from storage.types import UTCDateTime
+
+    sql, params = scores_query(since=since, until=until, by=by, team=team, touchpoint=touchpoint, teams=teams)
+    stmt = text(sql).bindparams(*(bindparam(n, type_=UTCDateTime()) for n in ("since", "until") if n in params))
     # A read: never take SQLite's write lock, even when handed a writing session's bind.
     with engine.execution_options(cx_write=False).connect() as conn:
-        for row in conn.execute(stmt):
-            m = row._mapping
-            if by == "survey":
-                key = m["survey"]
-            elif by:
-                key = m["grp"] if m["grp"] is not None else UNROUTED
-            else:
-                key = NO_GROUP
-            g = groups.setdefault(key, {})
-            n = int(m["responses"])
-            if m["survey"] == "nps":
-                p, d = int(m["high9"]), int(m["low6"])
-                g["nps"] = NpsScore(responses=n, promoters=p, passives=n - p - d, detractors=d)
-            elif m["survey"] == "csat":
-                g["csat"] = CsatScore(responses=n, satisfied=int(m["high4"]))
-            elif m["survey"] == "ces":
-                g["ces"] = CesScore(responses=n, agree=int(m["high4"]))
-    if not by and not groups:
-        groups[NO_GROUP] = {}
-    return [ScoreGroup(key=k, **v) for k, v in sorted(groups.items())]
+        return _groups(conn.execute(stmt, params), by)
+
+
+def sqlite_instant(dt: datetime) -> str:
+    """An aware instant as SQLAlchemy's SQLite dialect stores a UTCDateTime: naive UTC text, microseconds."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def compute_scores_sqlite(conn: sqlite3.Connection, *, since: datetime | None = None, until: datetime | None = None,
+                          by: GroupBy | None = None) -> list[ScoreGroup]:
+    """compute_scores on a plain sqlite3 connection to a database at head (see storage/revision.py)."""
+    sql, params = scores_query(since=since, until=until, by=by)
+    params = {k: sqlite_instant(v) if isinstance(v, datetime) else v for k, v in params.items()}
+    return _groups(conn.execute(sql, params).fetchall(), by)
 
 
 def scores_document(groups: list[ScoreGroup], *, since: str | None, until: str | None,

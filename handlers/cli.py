@@ -1,35 +1,44 @@
-"""The `cxloop` command line."""
+"""The `cxloop` command line.
+
+Every command imports what it uses inside its own function, and only that: `cxloop --help` builds the
+parser from the standard library alone, and `cxloop scores --json` on a SQLite file at head needs only
+the standard library and bot/scores.py: no SQLAlchemy, Alembic (the database is checked to be at head
+with one query), Slack, Teams, OpenAI, matplotlib, rich, or the workspace's models unless a date has
+to be read in its time zone.
+bench/bench_cli_start.py measures it; tests/test_cli_start.py checks which modules are loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import os
 import sys
-from datetime import datetime, time, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timezone, tzinfo
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy import Engine
 
-from bot.config import ConfigError, Settings, Workspace, load_workspace
-from storage import clock
-from storage.db import make_engine, session_scope, upgrade
+    from bot.config import Workspace
+    from bot.settings import Settings
 
-err = Console(stderr=True)
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 class UsageError(Exception):
     """A command-line argument is wrong; the message says which and why."""
 
 
-def parse_instant(value: str, zone: ZoneInfo, *, name: str) -> datetime:
+def parse_instant(value: str, zone: tzinfo, *, name: str) -> datetime:
     """A date (midnight in the workspace time zone) or an ISO-8601 instant (no offset: UTC)."""
     s = value.strip()
     try:
-        if len(s) == 10:
+        if _is_date(s):
             d = datetime.strptime(s, "%Y-%m-%d").date()
             return datetime.combine(d, time(0), tzinfo=zone).astimezone(timezone.utc)
         dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)
@@ -43,14 +52,25 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
 
 
+def _is_date(value: str | None) -> bool:
+    """Whether parse_instant reads `value` as a date (midnight in the workspace's time zone)."""
+    return value is not None and len(value.strip()) == 10
+
+
 def _workspace(settings: Settings) -> Workspace:
+    from bot.config import load_workspace
+
     return load_workspace(settings.cxloop_config)
 
 
-def _engine(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
-    if migrate:
+def _engine(settings: Settings) -> Engine:
+    """The database, migrated to head first (Alembic is loaded only when it is behind)."""
+    from storage.db import at_head, make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    if not at_head(engine):
         upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    return engine
 
 
 def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-untyped-def]
@@ -58,8 +78,8 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
     returned has the team settings changed in chat applied, unless `effective` is False (a server's
     Runtime applies them itself, and re-reads them when they change)."""
     from bot.roster import sync_workspace
-
     from bot.teamconfig import effective_workspace
+    from storage.db import session_scope
 
     ws = _workspace(settings)
     engine = _engine(settings)
@@ -72,18 +92,34 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
 
 
 def cmd_scores(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.scores import compute_scores, scores_document
+    from bot.scores import compute_scores, compute_scores_sqlite, scores_document
+    from storage.revision import sqlite_at_head
 
-    ws = _workspace(settings)
-    since = parse_instant(args.since, ws.zone, name="--since") if args.since else None
-    until = parse_instant(args.until, ws.zone, name="--until") if args.until else None
+    # The workspace is read only for its time zone, which only a date in --since/--until needs.
+    zone = _workspace(settings).zone if _is_date(args.since) or _is_date(args.until) else timezone.utc
+    since = parse_instant(args.since, zone, name="--since") if args.since else None
+    until = parse_instant(args.until, zone, name="--until") if args.until else None
     if since and until and since >= until:
         raise UsageError("--since must be before --until")
-    engine = _engine(settings, migrate=False)
-    groups = compute_scores(engine, since=since, until=until, by=args.by)
+    # A SQLite file already at head is read through the standard library's sqlite3: importing SQLAlchemy
+    # alone would take longer than this whole command (bench/bench_cli_start.py). Anything else (PostgreSQL,
+    # a new or older database) goes through SQLAlchemy, migrated first.
+    conn = sqlite_at_head(settings.database_url)
+    if conn is not None:
+        try:
+            groups = compute_scores_sqlite(conn, since=since, until=until, by=args.by)
+        finally:
+            conn.close()
+    else:
+        groups = compute_scores(_engine(settings), since=since, until=until, by=args.by)
     if args.json:
+        import json
+
         print(json.dumps(scores_document(groups, since=iso(since), until=iso(until), by=args.by)))
         return 0
+    from rich.console import Console
+    from rich.table import Table
+
     out = Console()
     period = f"{iso(since) or 'the beginning'} to {iso(until) or 'now'}"
     if not any(g.responses for g in groups):
@@ -104,6 +140,8 @@ def cmd_scores(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import upgrade
+
     upgrade(settings.database_url)
     print(f"Database at {redact(settings.database_url)} is up to date.")
     return 0
@@ -123,6 +161,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import json
+
     from handlers.jobs import run_due
 
     engine, ws = _prepare(settings)
@@ -133,6 +174,8 @@ def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from handlers.serve import serve
 
     if args.workers < 0:
@@ -145,6 +188,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from handlers.serve import work
 
     if args.nice:
@@ -176,7 +221,7 @@ def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out)
     out.write_bytes(package.zip_bytes())
     for warning in package.warnings:
-        err.print(f"[yellow]note:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        _stderr().print(f"[yellow]note:[/yellow] {warning}", highlight=False, soft_wrap=True)
     print(f"Wrote {out} (Teams app {package.manifest['id']}, bot {bot_id}). Upload it in Teams: "
           f"Apps → Manage your apps → Upload an app.")
     return 0
@@ -242,9 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help and usage errors exit here, having imported nothing more
+    import logging
+
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.settings import ConfigError, Settings
+    from storage import clock
+
     try:
         try:
             clock.install_from_env()
@@ -253,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
         return int(args.func(args, settings) or 0)
     except (ConfigError, UsageError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        _stderr().print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,8 @@
-"""Engine, sessions and migrations."""
+"""Engine, sessions and migrations.
+
+Cheap to import (SQLAlchemy Core only): SQLModel, the ORM and Alembic are loaded where they are used,
+so that a quick command such as `cxloop scores` starts without them (bench/bench_cli_start.py).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+
+from storage.revision import head_revision
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -86,6 +93,8 @@ def insert_missing(session: Session, table: Table, rows: list[dict[str, Any]], *
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A writing session that commits on success and rolls back on error."""
+    from sqlmodel import Session
+
     with Session(engine.execution_options(cx_write=True), expire_on_commit=False) as session:
         try:
             yield session
@@ -113,6 +122,19 @@ def upgrade(url: str | None = None) -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's `alembic_version` is exactly the migrations' head: one small query."""
+    head = head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            versions = [v for (v,) in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    except Exception:  # no table yet, or no database: Alembic will say what is wrong, or create it
+        return False
+    return versions == [head]
 
 
 def ping(engine: Engine) -> bool:

@@ -148,3 +148,33 @@ def test_a_clock_that_is_not_an_instant_is_refused(db_url):
     run = subprocess.run([sys.executable, "-m", "handlers.cli", "scores"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert run.returncode == 2 and "CXLOOP_NOW" in run.stderr and "ISO-8601" in run.stderr
+
+
+
+@pytest.mark.sqlite_only
+def test_the_sqlite3_path_counts_exactly_what_sqlalchemy_counts(engine, db_url):
+    """`cxloop scores` reads a SQLite file at head through sqlite3: same query, same instants, same groups."""
+    from bot.scores import compute_scores_sqlite
+    from storage.revision import sqlite_at_head
+
+    us = timedelta(microseconds=1)
+    for at in (T0 - us, T0, T0 + us, T0 + timedelta(days=3, hours=23, minutes=59, seconds=59, microseconds=999999)):
+        add(engine, "nps", [0, 8, 10], touchpoint="phone", at=at)
+        add(engine, "csat", [5, 3], touchpoint="refund", at=at)
+        add(engine, "ces", [4], touchpoint="web", at=at)
+    with session_scope(engine) as s:
+        store_response(s, load_workspace(), build_response({
+            "source": "test", "external_id": "no-touchpoint", "survey": "nps", "score": 2,
+            "responded_at": T0.isoformat()}))
+    plus_one = timezone(timedelta(hours=1))
+    windows = [(None, None), (T0, None), (None, T0), (T0 + us, T0 + timedelta(days=4)),
+               (T0.astimezone(plus_one), (T0 + us).astimezone(plus_one))]
+    conn = sqlite_at_head(db_url)
+    assert conn is not None
+    try:
+        for since, until in windows:
+            for by in (None, "team", "touchpoint", "survey"):
+                assert compute_scores_sqlite(conn, since=since, until=until, by=by) == \
+                    compute_scores(engine, since=since, until=until, by=by), (since, until, by)
+    finally:
+        conn.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,6 +18,7 @@ from handlers.serve import build_services
 from handlers.server import build_web_app
 from storage.db import session_scope
 from storage.models import Case, OutboxMessage, ProcessedEvent, SurveyResponse
+from tests.conftest import TEST_NOW
 
 SECRET = "webhook-secret"
 GOOD = {"id": "r-1042", "survey": "nps", "score": 3, "comment": "Waited 40 minutes on hold.",
@@ -144,8 +146,10 @@ field_values = {
                                                              "email": st.one_of(st.emails(), st.text(max_size=20))}),
                           json_values),
     "touchpoint": st.one_of(st.sampled_from(["phone", "refund", "web", ""]), json_values),
-    "responded_at": st.one_of(st.sampled_from(["2026-11-20T10:15:00Z", "2026-02-30", "now", ""]),
-                              st.integers(-10**12, 10**12), json_values),
+    "responded_at": st.one_of(st.sampled_from(["2026-11-20T10:15:00Z", "2026-02-30", "now", "", "1999-12-31",
+                                               "2026-11-26T14:00:00Z", "2026-11-26T14:00:01Z"]),
+                              st.integers(-10**12, 10**12), st.integers(946684790, 946684810),
+                              st.integers(1795701590, 1795701610), json_values),
 }
 
 
@@ -162,6 +166,13 @@ async def test_fuzzed_bodies_never_500_and_never_half_store(client, engine, body
         doc = await r.json()
         assert after[0] == before[0] + 1
         assert after[1] == before[1] + (1 if doc["case_id"] else 0)
+        # Whatever was stored is plausible: text fields came as text, the answer time is inside the window.
+        customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+        for v in (body.get("survey"), body.get("touchpoint"), body.get("comment"), *customer.values()):
+            assert v is None or isinstance(v, str), body
+        with session_scope(engine) as s:
+            when = s.get(SurveyResponse, doc["response_id"]).responded_at
+        assert datetime(2000, 1, 1, tzinfo=timezone.utc) <= when <= TEST_NOW + timedelta(days=1)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

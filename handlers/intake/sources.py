@@ -41,7 +41,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.config import FormbricksSurvey, Settings, TypeformForm, Workspace
-from bot.surveys import SCORE_RANGE, FieldProblem, InvalidResponse, ResponseIn, SurveyKind, build_response
+from bot.surveys import (SCORE_RANGE, FieldProblem, InvalidResponse, ResponseIn, SurveyKind, build_response, json_type,
+                         parse_instant)
 from handlers.intake import signing
 from handlers.intake.signing import SignatureError, header
 
@@ -237,10 +238,11 @@ def _json_type(v: Any) -> str:
 class _Fields:
     """Collects the ResponseIn fields of one delivery with the payload path each came from."""
 
-    def __init__(self, source: str, raw: Any):
+    def __init__(self, source: str, raw: Any, now: datetime):
         self.data: dict[str, Any] = {"source": source, "raw": raw}
         self.paths: dict[str, str] = {}
         self.problems: list[FieldProblem] = []
+        self.now = _now(now)
 
     def put(self, name: str, value: Any, path: str) -> None:
         """Set a field (None leaves it unset, so a required one reports 'is required' at `path`)."""
@@ -253,24 +255,24 @@ class _Fields:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(FieldProblem(field=path, problem=message))
 
-    def instant(self, value: Any, path: str, default: datetime) -> None:
-        """responded_at from an ISO-8601 string or Unix seconds; absent means `default`."""
+    def instant(self, value: Any, path: str) -> None:
+        """responded_at from an ISO-8601 string or Unix seconds, inside the accepted window (see
+        bot/surveys.py EARLIEST and AHEAD); absent means now, the time of receipt."""
         self.paths["responded_at"] = path
         if value is None or (isinstance(value, str) and not value.strip()):
-            self.data["responded_at"] = default
+            self.data["responded_at"] = self.now
             return
-        parsed, message = _instant(value)
-        if parsed is None:
-            self.problem(path, message)
-            self.data["responded_at"] = default  # a stand-in, so the model reports nothing twice
-        else:
-            self.data["responded_at"] = parsed
+        try:
+            self.data["responded_at"] = parse_instant(value, self.now)
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            self.data["responded_at"] = self.now  # a stand-in, so the model reports nothing twice
 
     def build(self) -> ResponseIn:
         problems = list(self.problems)
         response: ResponseIn | None = None
         try:
-            response = build_response(self.data, self.paths)
+            response = build_response(self.data, self.paths, now=self.now)
         except InvalidResponse as exc:
             problems.extend(exc.problems)
         except (ArithmeticError, OSError, TypeError, ValueError) as exc:
@@ -311,32 +313,6 @@ def _unique(problems: list[FieldProblem]) -> list[FieldProblem]:
             seen.add((p.field, p.problem))
             out.append(p)
     return out
-
-
-def _instant(value: Any) -> tuple[datetime | None, str]:
-    if isinstance(value, bool):
-        return None, "is not an ISO-8601 date-time"
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            return None, "is not a valid Unix time"
-        try:
-            return datetime.fromtimestamp(value, tz=timezone.utc), ""
-        except (OverflowError, OSError, ValueError):
-            return None, "is not a valid Unix time"
-    if isinstance(value, str):
-        s = value.strip()
-        if s.endswith(("Z", "z")):
-            s = s[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            return None, "is not an ISO-8601 date-time"
-        try:
-            dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-        except (OverflowError, ValueError):
-            return None, "is out of range"
-        return dt, ""
-    return None, "is not an ISO-8601 date-time"
 
 
 def _event_id(value: Any) -> str | None:
@@ -392,13 +368,15 @@ def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings
     "responded_at"}`, signed with `X-Cxloop-Signature` when CXLOOP_WEBHOOK_SECRET is set. The flat
     `customer_id`, `customer_name` and `customer_email` of the CSV import are accepted too.
     `responded_at` (ISO-8601, or Unix seconds) defaults to the time of receipt. Other keys are
-    kept in `raw` and otherwise ignored.
+    kept in `raw` and otherwise ignored. The rules every source shares are ResponseIn's
+    (bot/surveys.py): text fields must be JSON strings, and the answer time must lie in the accepted
+    window (2000-01-01 to a day after `now`).
     """
     secret = _secret(settings.cxloop_webhook_secret)
     if secret:
         _authenticate(lambda: signing.verify_generic(body, header(headers, signing.GENERIC_HEADER), secret))
     payload = _object_body(body, "one survey response")
-    f = _Fields(GENERIC, payload)
+    f = _Fields(GENERIC, payload, now)
     f.put("external_id", payload.get("id"), "id")
     f.put("survey", _kind(payload.get("survey")), "survey")
     f.put("score", payload.get("score"), "score")
@@ -415,7 +393,7 @@ def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings
             f.put(f"customer_{attr}", payload.get(f"customer_{attr}"),
                   f"customer_{attr}" if f"customer_{attr}" in payload else f"customer.{attr}")
     f.put("touchpoint", payload.get("touchpoint"), "touchpoint")
-    f.instant(payload.get("responded_at"), "responded_at", _now(now))
+    f.instant(payload.get("responded_at"), "responded_at")
     return Parsed(source=GENERIC, responses=[f.build()])
 
 
@@ -461,7 +439,7 @@ def parse_delighted(body: bytes, headers: Mapping[str, str], *, settings: Settin
         problem = "is required" if ed is None else "must be an object"
         raise InvalidFields("invalid fields", [FieldProblem(field="event_data", problem=problem)])
 
-    f = _Fields(DELIGHTED, payload)
+    f = _Fields(DELIGHTED, payload, now)
     survey_type = _kind(ed.get("survey_type"))
     if survey_type is None:
         survey_type = "nps"
@@ -499,7 +477,7 @@ def parse_delighted(body: bytes, headers: Mapping[str, str], *, settings: Settin
         f.put("touchpoint", props[tp_key], f"event_data.person_properties.{tp_key}")
     else:
         f.put("touchpoint", workspace.sources.delighted_touchpoint, "sources.delighted_touchpoint")
-    f.instant(ed.get("created_at"), "event_data.created_at", _now(now))
+    f.instant(ed.get("created_at"), "event_data.created_at")
     return Parsed(source=DELIGHTED, responses=[f.build()], event_id=event_id, event_type=event_type,
                   update_existing=event_type == DELIGHTED_UPDATED)
 
@@ -609,7 +587,7 @@ def parse_typeform(body: bytes, headers: Mapping[str, str], *, settings: Setting
             field="form_response.form_id",
             problem=f"form {form_id!r} is not configured (add it under sources.typeform_forms)")])
 
-    f = _Fields(TYPEFORM, payload)
+    f = _Fields(TYPEFORM, payload, now)
     answers = _TypeformAnswers(fr, f, "form_response.")
     f.put("survey", form.survey.value, "form_response.form_id")
     f.put("external_id", fr.get("token"), "form_response.token")
@@ -625,7 +603,7 @@ def parse_typeform(body: bytes, headers: Mapping[str, str], *, settings: Setting
         touchpoint = answers.hidden[form.touchpoint_hidden]
         tp_path = f"form_response.hidden.{form.touchpoint_hidden}"
     f.put("touchpoint", touchpoint, tp_path)
-    f.instant(fr.get("submitted_at"), "form_response.submitted_at", _now(now))
+    f.instant(fr.get("submitted_at"), "form_response.submitted_at")
     return Parsed(source=TYPEFORM, responses=[f.build()], event_id=event_id, event_type=event_type)
 
 
@@ -696,7 +674,7 @@ def parse_formbricks(body: bytes, headers: Mapping[str, str], *, settings: Setti
             field=f"{prefix}data.surveyId",
             problem=f"survey {survey_id!r} is not configured (add it under sources.formbricks_surveys)")])
 
-    f = _Fields(FORMBRICKS, payload)
+    f = _Fields(FORMBRICKS, payload, now)
     p = f"{prefix}data."
     answers = resp.get("data")
     if answers is None:
@@ -738,13 +716,19 @@ def parse_formbricks(body: bytes, headers: Mapping[str, str], *, settings: Setti
     f.put("customer_email", *first(
         answer(survey.email_field) if survey.email_field else (None, ""),
         (attrs.get("email"), f"{p}contactAttributes.email")))
-    names = [attrs.get(k) for k in ("firstName", "lastName")]
-    name = " ".join(n.strip() for n in names if isinstance(n, str) and n.strip()) or None
+    names = []
+    for k in ("firstName", "lastName"):
+        part = attrs.get(k)
+        if part is not None and not isinstance(part, str):
+            f.problem(f"{p}contactAttributes.{k}", f"must be text (a JSON string), not {json_type(part)}")
+        elif part and part.strip():
+            names.append(part.strip())
+    name = " ".join(names) or None
     f.put("customer_name", name, f"{p}contactAttributes.firstName")
     f.put("touchpoint", *first(
         answer(survey.touchpoint_field) if survey.touchpoint_field else (None, ""),
         (survey.touchpoint, "sources.formbricks_surveys.touchpoint")))
-    f.instant(resp.get("createdAt"), f"{p}createdAt", now)
+    f.instant(resp.get("createdAt"), f"{p}createdAt")
     return Parsed(source=FORMBRICKS, responses=[f.build()], event_id=event_id, event_type=event)
 
 
