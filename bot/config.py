@@ -13,7 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 # Their home before bot/settings.py: many import them from here.
-from bot.settings import ConfigError, Settings  # noqa: F401
+from bot.errors import ConfigError  # noqa: F401
+from bot.settings import Settings  # noqa: F401
 from bot.surveys import SurveyKind
 
 DATA = Path(__file__).parent / "data"

@@ -25,3 +25,7 @@ class BadInput(CxError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class ConfigError(ValueError):
+    """The workspace YAML or a setting is wrong; the message names the key or the variable."""

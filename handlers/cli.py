@@ -63,13 +63,13 @@ def _workspace(settings: Settings) -> Workspace:
     return load_workspace(settings.cxloop_config)
 
 
-def _engine(settings: Settings) -> Engine:
+def _engine(url: str) -> Engine:
     """The database, migrated to head first (Alembic is loaded only when it is behind)."""
     from storage.db import at_head, make_engine, upgrade
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(url)
     if not at_head(engine):
-        upgrade(settings.database_url)
+        upgrade(url)
     return engine
 
 
@@ -82,7 +82,7 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
     from storage.db import session_scope
 
     ws = _workspace(settings)
-    engine = _engine(settings)
+    engine = _engine(settings.database_url)
     with session_scope(engine) as s:
         sync_workspace(s, ws)
         return engine, (effective_workspace(s, ws) if effective else ws)
@@ -91,12 +91,21 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
 # --- commands --------------------------------------------------------------------------------
 
 
-def cmd_scores(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_scores(args: argparse.Namespace, settings: Settings | None) -> int:
+    """Scores; started without pydantic (`settings` is None): the database URL and the workspace path
+    are the only settings it reads, straight from DATABASE_URL and CXLOOP_CONFIG."""
     from bot.scores import compute_scores, compute_scores_sqlite, scores_document
+    from storage.location import default_url
     from storage.revision import sqlite_at_head
 
+    database_url = default_url()
     # The workspace is read only for its time zone, which only a date in --since/--until needs.
-    zone = _workspace(settings).zone if _is_date(args.since) or _is_date(args.until) else timezone.utc
+    if _is_date(args.since) or _is_date(args.until):
+        from bot.config import load_workspace
+
+        zone: tzinfo = load_workspace(os.environ.get("CXLOOP_CONFIG") or None).zone
+    else:
+        zone = timezone.utc
     since = parse_instant(args.since, zone, name="--since") if args.since else None
     until = parse_instant(args.until, zone, name="--until") if args.until else None
     if since and until and since >= until:
@@ -104,14 +113,14 @@ def cmd_scores(args: argparse.Namespace, settings: Settings) -> int:
     # A SQLite file already at head is read through the standard library's sqlite3: importing SQLAlchemy
     # alone would take longer than this whole command (bench/bench_cli_start.py). Anything else (PostgreSQL,
     # a new or older database) goes through SQLAlchemy, migrated first.
-    conn = sqlite_at_head(settings.database_url)
+    conn = sqlite_at_head(database_url)
     if conn is not None:
         try:
             groups = compute_scores_sqlite(conn, since=since, until=until, by=args.by)
         finally:
             conn.close()
     else:
-        groups = compute_scores(_engine(settings), since=since, until=until, by=args.by)
+        groups = compute_scores(_engine(database_url), since=since, until=until, by=args.by)
     if args.json:
         import json
 
@@ -262,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--until", help="exclusive: a date (workspace time zone) or ISO-8601 instant")
     sc.add_argument("--by", choices=["team", "touchpoint", "survey"], help="group the scores")
     sc.add_argument("--json", action="store_true", help="print one JSON object")
-    sc.set_defaults(func=cmd_scores)
+    sc.set_defaults(func=cmd_scores, without_settings=True)
 
     r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
     r.add_argument("--at", help="ISO-8601 instant (default: now)")
@@ -292,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from bot.settings import ConfigError, Settings
+    from bot.errors import ConfigError
     from storage import clock
 
     try:
@@ -300,7 +309,11 @@ def main(argv: list[str] | None = None) -> int:
             clock.install_from_env()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        settings = Settings()
+        settings = None
+        if not getattr(args, "without_settings", False):
+            from bot.settings import load_settings
+
+            settings = load_settings()
         return int(args.func(args, settings) or 0)
     except (ConfigError, UsageError) as exc:
         _stderr().print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)

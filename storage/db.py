@@ -6,7 +6,6 @@ so that a quick command such as `cxloop scores` starts without them (bench/bench
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,17 +14,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from storage.location import default_url  # noqa: F401  (re-exported; its home is storage/location.py)
 from storage.revision import head_revision
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def default_url() -> str:
-    """`DATABASE_URL`, else a SQLite file in the working directory."""
-    return os.environ.get("DATABASE_URL") or "sqlite:///cxloop.db"
 
 
 def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
