@@ -13,6 +13,7 @@ const S = {
   view: null, // the last answer of /api/{slack,teams}/view
   drawn: {}, // JSON of what is on screen, to redraw only what changed
   modalValues: {}, // view or dialog id -> what the person typed, kept across redraws
+  localErrors: {}, // view id -> required inputs left empty (never sent, as in Slack)
   homeOpened: null,
 };
 
@@ -322,7 +323,8 @@ function drawSlackModal(modal) {
   const x = el("button", "icon", "✕"); x.setAttribute("aria-label", "Close"); x.onclick = () => closeModal(modal);
   head.appendChild(x);
   const body = el("div", "sk-modal-body");
-  body.appendChild(BlockKit.blocks(modal.blocks, renderCtx({values, errors: modal.errors,
+  const errors = {...modal.errors, ...(S.localErrors[modal.id] || {})};
+  body.appendChild(BlockKit.blocks(modal.blocks, renderCtx({values, errors,
     onAction: (e, block, extra) => slackAction({kind: "modal"}, e, extra)})));
   const foot = el("div", "sk-modal-foot");
   const cancel = el("button", "sk-button", modal.close ? modal.close.text : "Cancel");
@@ -331,6 +333,10 @@ function drawSlackModal(modal) {
   if (modal.submit) {
     const ok = el("button", "sk-button primary", modal.submit.text);
     ok.onclick = async () => {
+      // As the Slack client does: a required input left empty is flagged here and nothing is sent.
+      const missing = modal.blocks.filter((b) => b.type === "input" && !b.optional && isEmpty(values[b.block_id]));
+      S.localErrors[modal.id] = Object.fromEntries(missing.map((b) => [b.block_id, "Please complete this required field."]));
+      if (missing.length) { drawSlackModal(modal); return; }
       ok.disabled = true;
       try {
         const answer = await api("/api/slack/submit", {view_id: modal.id, values});
@@ -345,6 +351,8 @@ function drawSlackModal(modal) {
   back.appendChild(box);
   root.appendChild(back);
 }
+
+const isEmpty = (v) => v === undefined || v === null || v === "" || v === false;
 
 async function closeModal(modal) {
   delete S.modalValues[modal.id];

@@ -34,11 +34,12 @@ const TeamsCards = (() => {
     markdown = window.markdownit ? window.markdownit({html: false, linkify: false, breaks: true}) : false;
     AdaptiveCards.AdaptiveCard.onProcessMarkdown = (text, result) => {
       if (!markdown) return;
-      // Teams turns <at>Name</at> into a mention; markdown-it (html off) would show the tags.
+      // Teams turns <at>Name</at> into a mention; markdown-it (html off) would show the tags. The
+      // placeholder uses private-use characters: markdown-it replaces NUL, as CommonMark says.
       const names = [];
-      const src = text.replace(/<at>(.*?)<\/at>/g, (m, name) => { names.push(name); return `\u0000${names.length - 1}\u0000`; });
+      const src = text.replace(/<at>(.*?)<\/at>/g, (m, name) => { names.push(name); return `\uE000${names.length - 1}\uE001`; });
       let html = markdown.render(src).trim();
-      html = html.replace(/\u0000(\d+)\u0000/g, (m, i) => `<span class="mention">${escapeHtml(names[Number(i)])}</span>`);
+      html = html.replace(/\uE000(\d+)\uE001/g, (m, i) => `<span class="mention">${escapeHtml(names[Number(i)])}</span>`);
       result.outputHtml = html.replace(/^<p>([\s\S]*)<\/p>$/, "$1");
       result.didProcess = true;
     };
