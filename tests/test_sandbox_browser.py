@@ -240,6 +240,10 @@ def teams_card(page: Any, case_id: int) -> Any:
 
 
 def test_in_teams_an_agent_takes_a_card_and_ticks_a_step_in_a_dialog(sandbox, page):
+    from standins.sandbox.api import renderer_installed
+
+    assert renderer_installed(sandbox), ("Microsoft's Adaptive Cards renderer is not installed: run "
+                                         "`make sandbox-assets` (npm), as `make test` does when npm is there")
     open_as(page, sandbox, "U0ALICE", SUPPORT_TEAMS, platform="teams")
     card = teams_card(page, 5)
     expect(card.locator(".teams-card")).to_be_visible()  # drawn by Microsoft's renderer
