@@ -192,7 +192,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     last: tuple[int, ...] = ()
     beat = 0
     try:
-        while True:
+        while not sb.closing.is_set():
             now = (len(sb.slack.calls), len(sb.teams.calls), len(sb.teams.to_bot), sb.changes)
             if now != last:
                 last = now

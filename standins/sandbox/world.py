@@ -127,6 +127,7 @@ class Sandbox:
         self._previous_clock: process_clock.Clock | None = None
         self._teams_cm: Any = None
         self.changes = 0  # bumped on every change the sandbox itself makes (the page polls the stand-ins too)
+        self.closing = asyncio.Event()  # ends the page's event streams, so shutdown does not wait on them
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -225,6 +226,7 @@ class Sandbox:
         return f"http://{self.host}:{runner.addresses[0][1]}"
 
     async def close(self) -> None:
+        self.closing.set()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

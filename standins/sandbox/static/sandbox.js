@@ -69,7 +69,8 @@ function readHash() {
 
 function writeHash() {
   const place = S.platform === "slack" ? S.slackChannel : S.teamsConversation;
-  history.replaceState(null, "", `#${S.platform}/${S.as}/${encodeURIComponent(place || "")}`);
+  writeHash.last = `#${S.platform}/${S.as}/${encodeURIComponent(place || "")}`;
+  history.replaceState(null, "", writeHash.last);
 }
 
 // --- start --------------------------------------------------------------------------------------
@@ -110,6 +111,14 @@ function fillCustomer() {
 }
 
 function wire() {
+  // A link or the browser's back button changes the hash: follow it.
+  window.addEventListener("hashchange", () => {
+    if (location.hash === writeHash.last) return;
+    readHash();
+    $("person").value = S.as;
+    S.homeOpened = null;
+    switchPlatform(S.platform);
+  });
   $("platform-slack").onclick = () => switchPlatform("slack");
   $("platform-teams").onclick = () => switchPlatform("teams");
   $("person").onchange = () => { S.as = $("person").value; S.thread = null; S.homeOpened = null; S.drawn = {}; writeHash(); refresh(true); };
@@ -158,6 +167,7 @@ async function refresh(force) {
     try {
       const w = await api("/api/world");
       S.world = w;
+      if (changed("people", w.people)) fillPeople(); // a `/cx role` changes what the switcher says
       $("clock-now").textContent = clockLabel(w.clock.now);
       if (S.platform === "slack") await refreshSlack(force); else await refreshTeams(force);
     } catch (e) {
@@ -313,7 +323,9 @@ function drawSlackModal(modal) {
   const root = $("modal-root");
   root.innerHTML = "";
   if (!modal) return;
-  const values = S.modalValues[modal.id] = S.modalValues[modal.id] || {};
+  // What the person typed survives a redraw (an error shown), not a views.update (a new hash).
+  const key = `${modal.id}:${modal.hash || ""}`;
+  const values = S.modalValues[key] = S.modalValues[key] || {};
   const back = el("div", "sk-modal-back");
   const box = el("div", "sk-modal");
   box.setAttribute("role", "dialog");
@@ -340,7 +352,7 @@ function drawSlackModal(modal) {
       ok.disabled = true;
       try {
         const answer = await api("/api/slack/submit", {view_id: modal.id, values});
-        if (answer.closed) delete S.modalValues[modal.id];
+        if (answer.closed) delete S.modalValues[key];
       } catch (e) { toast(e.message, "error"); }
       S.drawn.modal = null;
       await refresh(false);
@@ -355,7 +367,7 @@ function drawSlackModal(modal) {
 const isEmpty = (v) => v === undefined || v === null || v === "" || v === false;
 
 async function closeModal(modal) {
-  delete S.modalValues[modal.id];
+  delete S.modalValues[`${modal.id}:${modal.hash || ""}`];
   await api("/api/slack/close", {view_id: modal.id}).catch((e) => toast(e.message, "error"));
   refresh(false);
 }
