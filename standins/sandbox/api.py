@@ -107,7 +107,8 @@ async def _body(request: web.Request, *required: str) -> dict[str, Any]:
     missing = [k for k in required if body.get(k) in (None, "")]
     if missing:
         raise SandboxError(f"missing: {', '.join(missing)}")
-    _person(request, str(body.get("as") or next(iter(p.slack_id for p in _sb(request).people))))
+    if "as" in body:
+        _person(request, str(body["as"]))
     return body
 
 

@@ -10,6 +10,7 @@ slash-command and Events API requests (standins/slack_sender.py).
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 import threading
 from dataclasses import dataclass, field
@@ -268,8 +269,6 @@ class SlackSide:
         f = self.slack.files.get(file_id)
         if f is None or f.get("content") is None:
             return None
-        import mimetypes
-
         return f["content"], mimetypes.guess_type(f["name"])[0] or "application/octet-stream"
 
 

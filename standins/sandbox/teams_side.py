@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -164,8 +165,6 @@ class TeamsSide:
         kind = "chat" if cid == self.teams.personal_chat(aad) else "channel"
         mentions = [p.aad for p in self.sb.people if re.search(rf"@{re.escape(p.name)}\b", line)]
         if kind == "chat":
-            import time
-
             with self._lock:
                 self._typed.append({"id": f"typed-{next(_ids)}", "threadRoot": None, "conversation": cid, "aad": aad,
                                     "from": {"name": self.sb.person(viewer).name}, "bot": False, "text": line,

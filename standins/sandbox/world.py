@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
@@ -187,7 +188,7 @@ class Sandbox:
         # The background loops start once Teams is installed and the sample is in (below).
         self.services.run_worker = False
         self.cx_url = await self._serve(build_web_app(self.services), 0)
-        self.http = __import__("aiohttp").ClientSession()
+        self.http = aiohttp.ClientSession()
         self.sender = SlackSender(f"{self.cx_url}/slack/events", SIGNING_SECRET, session=self.http,
                                   response_base=self.slack.response_base)
         self.bot_url = f"{self.cx_url}/api/messages"
