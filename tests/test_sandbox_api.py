@@ -22,6 +22,9 @@ from standins.sandbox import Sandbox, SandboxClock
 from standins.sandbox.world import START
 from tests.conftest import cli_env
 
+# The sandbox always runs on its own SQLite file: the PostgreSQL session would repeat the same run.
+pytestmark = pytest.mark.sqlite_only
+
 SUPPORT = "C0SUPPORT"
 TEAMS_SUPPORT = "19:support-cx@thread.tacv2"
 
@@ -274,6 +277,15 @@ async def test_in_teams_a_button_opens_a_dialog_and_a_refusal_is_a_message_only_
 
     refused = await click("U0BOB", await card(6), "2. Empathi")
     assert refused["message"] == "Only the case owner or a manager of the support team can tick steps on case #6."
+
+    # A refused dialog comes back with the reason just above its field, in place of the dialog sent.
+    form = (await click("U0MANAGER", await card(2), "Not actionable"))["dialog"]
+    again = await page.post("/api/teams/submit", {"as": "U0MANAGER", "dialog": form["id"], "inputs": {"reason": " "}})
+    body = again["dialog"]["card"]["body"]
+    warning = next(i for i, el in enumerate(body) if "⚠" in json.dumps(el, ensure_ascii=False))
+    assert "a reason is required" in json.dumps(body[warning]) and body[warning + 1]["id"] == "reason"
+    shown_now = (await page.get(f"/api/teams/view?as=U0MANAGER&conversation={TEAMS_SUPPORT}"))["dialog"]
+    assert shown_now["id"] == again["dialog"]["id"] != form["id"]
     # The same case on Slack, edited there too: one loop, both platforms.
     assert "<@U0ALICE>" in shown(await page.alert("U0BOB", 6))
 
