@@ -158,6 +158,7 @@ function listen() {
   es.addEventListener("change", soon);
   es.onerror = () => { if (!listen.poll) listen.poll = setInterval(soon, 2000); };
   es.onopen = () => { clearInterval(listen.poll); listen.poll = null; };
+  setInterval(() => refresh(false), 30000); // the clock in the top bar runs on between changes
 }
 
 let refreshing = null;
