@@ -162,6 +162,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from standins.sandbox.world import serve_sandbox
 
     if not 0 <= args.port <= 65535:
@@ -244,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "on 127.0.0.1")
     sb.add_argument("--port", type=int, default=8700, help="the page's port on 127.0.0.1 (default %(default)s)")
     sb.add_argument("--db", default="cxloop-sandbox.db", help="SQLite file (recreated; default %(default)s)")
-    sb.set_defaults(func=cmd_sandbox)
+    # The sandbox configures itself (its own database, stand-ins and secrets): no settings from the environment.
+    sb.set_defaults(func=cmd_sandbox, without_settings=True)
 
     tp = sub.add_parser("teams-package", help="write the Microsoft Teams app package (a zip to upload in Teams)")
     tp.add_argument("--app-id", help="the Azure Bot's Microsoft App ID (default: TEAMS_APP_ID)")
