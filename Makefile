@@ -1,6 +1,8 @@
 # cxloop — build, demo and test.
 #
 #   make demo           first look: SQLite, bundled sample data, the local Slack stand-in
+#   make sandbox        try it in a browser: Slack and Teams stand-ins driving the real cxloop (127.0.0.1:8700)
+#   make sandbox-assets the npm packages the sandbox page loads (Microsoft's Adaptive Cards renderer)
 #   make test           the whole suite on SQLite, then again on a throwaway PostgreSQL
 #   make test-sqlite    the suite on SQLite only
 #   make test-postgres  the suite on PostgreSQL only (installs the server from Debian if needed)
@@ -8,7 +10,7 @@
 #   make bench          the benchmarks in bench/
 #   make clean          stop the test cluster, delete the venv and build leftovers
 #
-# Extra pytest arguments: make test PYTEST_ARGS='-k scores -x'
+# Extra pytest arguments: make test PYTEST_ARGS='-k scores -x'. Sandbox options: make sandbox SANDBOX_ARGS='--port 9000'
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,8 +25,13 @@ STAMP       := $(VENV)/.cxloop-installed
 PYTEST      := $(PY) -m pytest -ra
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
+SANDBOX_ARGS ?=
+# Microsoft's Adaptive Cards renderer and markdown-it, from the npm registry, into a git-ignored folder.
+SANDBOX_NPM := standins/sandbox/node_modules/.cxloop-installed
+# The browser tests draw Teams cards with it: the test targets install it when npm is there.
+TEST_ASSETS := $(if $(shell command -v npm 2>/dev/null),$(SANDBOX_NPM))
 
-.PHONY: help venv demo test test-sqlite test-postgres test-faketime bench clean
+.PHONY: help venv demo sandbox sandbox-assets test test-sqlite test-postgres test-faketime bench clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -44,20 +51,30 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/cxloop demo
 
+$(SANDBOX_NPM): standins/sandbox/package.json
+	@command -v npm >/dev/null || { echo "make sandbox needs npm for Microsoft's Adaptive Cards renderer (apt-get install npm)" >&2; exit 1; }
+	npm install --prefix standins/sandbox --no-audit --no-fund --no-package-lock --loglevel=error
+	@touch $@
+
+sandbox-assets: $(SANDBOX_NPM)
+
+sandbox: $(STAMP) $(SANDBOX_NPM)
+	$(VENV)/bin/cxloop sandbox $(SANDBOX_ARGS)
+
 # Both backends run even if the first fails; the target fails if either did.
-test: $(STAMP)
+test: $(STAMP) $(TEST_ASSETS)
 	@rc=0; \
 	$(MAKE) --no-print-directory test-sqlite || rc=1; \
 	$(MAKE) --no-print-directory test-postgres || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the runs above)" >&2; fi; \
 	exit $$rc
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(TEST_ASSETS)
 	@echo "=== pytest on SQLite ==="
 	env -u CXLOOP_TEST_DATABASE_URL -u DATABASE_URL $(PYTEST) $(PYTEST_ARGS)
 
 # The cluster is stopped and deleted whatever pytest's outcome.
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(TEST_ASSETS)
 	@echo "=== pytest on PostgreSQL ==="
 	@url="$$(bash scripts/postgres.sh start)"; \
 	trap 'bash scripts/postgres.sh stop' EXIT; \
@@ -67,7 +84,7 @@ test-postgres: $(STAMP)
 # No test may depend on today's date: run the suite as if it were 400 days from now, so the next
 # time bomb fails here instead of on a user's machine. Only the wall clock moves (monotonic time is
 # left alone, or every timed wait would stretch by 400 days); tests/conftest.py explains the sleep fix.
-test-faketime: $(STAMP)
+test-faketime: $(STAMP) $(TEST_ASSETS)
 	@command -v faketime >/dev/null || { echo "make test-faketime needs faketime (apt-get install faketime)" >&2; exit 1; }
 	@echo "=== pytest on SQLite, 400 days ahead (faketime) ==="
 	env -u CXLOOP_TEST_DATABASE_URL -u DATABASE_URL FAKETIME_DONT_FAKE_MONOTONIC=1 \
@@ -84,6 +101,6 @@ bench: $(STAMP)
 
 clean:
 	-bash scripts/postgres.sh stop
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis var/pg
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis var/pg standins/sandbox/node_modules
 	-@rmdir var 2>/dev/null || true
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -215,6 +215,20 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, db_path=args.db, fast=args.fast)
 
 
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from standins.sandbox.world import serve_sandbox
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    try:
+        asyncio.run(serve_sandbox(port=args.port, db_path=args.db))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    return 0
+
+
 def cmd_teams_package(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -281,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--db", default="cxloop-demo.db", help="SQLite file for the demo (recreated; default %(default)s)")
     d.add_argument("--fast", action="store_true", help="no pauses between scenes")
     d.set_defaults(func=cmd_demo)
+
+    sb = sub.add_parser("sandbox", help="try cxloop in a browser: Slack and Teams stand-ins driving the real server, "
+                                         "on 127.0.0.1")
+    sb.add_argument("--port", type=int, default=8700, help="the page's port on 127.0.0.1 (default %(default)s)")
+    sb.add_argument("--db", default="cxloop-sandbox.db", help="SQLite file (recreated; default %(default)s)")
+    # The sandbox configures itself (its own database, stand-ins and secrets): no settings from the environment.
+    sb.set_defaults(func=cmd_sandbox, without_settings=True)
 
     tp = sub.add_parser("teams-package", help="write the Microsoft Teams app package (a zip to upload in Teams)")
     tp.add_argument("--app-id", help="the Azure Bot's Microsoft App ID (default: TEAMS_APP_ID)")

@@ -115,6 +115,7 @@ class SlackStandIn:
         self._conversations: dict[str, str] = {}  # sorted user ids -> DM or group DM id
         self._messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> ts -> message, oldest first
         self._views: dict[str, dict[str, Any]] = {}
+        self._view_triggers: dict[str, str] = {}  # trigger_id -> id of the view opened or pushed with it
         self._last_post: dict[str, float] = {}
         self._last_ts_us = 0
         self._serial = 0
@@ -276,6 +277,23 @@ class SlackStandIn:
         """Every message stored in a channel, thread replies included, oldest first (copies)."""
         with self._lock:
             return copy.deepcopy(list(self._messages.get(channel, {}).values()))
+
+    def dm_channel(self, user_id: str) -> str | None:
+        """The id of the bot's DM with `user_id`, once cxloop has opened it (None before)."""
+        with self._lock:
+            return self._conversations.get(user_id)
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """A modal as last opened, pushed or updated (a copy), or None."""
+        with self._lock:
+            view = self._views.get(view_id)
+            return copy.deepcopy(view) if view is not None else None
+
+    def view_for_trigger(self, trigger_id: str) -> str | None:
+        """The id of the modal opened (or pushed) with `trigger_id`: who sees a modal follows from whose
+        click carried the trigger, as on Slack."""
+        with self._lock:
+            return self._view_triggers.get(trigger_id)
 
     def wait_for_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[SlackCall]:
         """Block until `count` calls of `method` have been answered; call it from outside the stand-in's loop."""
@@ -599,7 +617,10 @@ class SlackStandIn:
         if not (body.get("trigger_id") or body.get("interactivity_pointer")):
             raise _ApiError("invalid_arguments")
         view = _check_view(body.get("view"), "modal")
-        return {"view": self._save_view(view, self._new_id("V"))}
+        saved = self._save_view(view, self._new_id("V"))
+        if body.get("trigger_id"):
+            self._view_triggers[str(body["trigger_id"])] = saved["id"]
+        return {"view": saved}
 
     def _views_update(self, body: dict[str, Any]) -> dict[str, Any]:
         view = _check_view(body.get("view"), "modal")

@@ -127,6 +127,56 @@ class SlackSender:
         body = self.click_body(user, message, action_id, channel=channel, selected_user=selected_user)
         return await self.post(body, "application/x-www-form-urlencoded", **opts)
 
+    def action_body(self, user: str, action_id: str, *, message: dict[str, Any] | None = None,
+                    channel: str | None = None, ephemeral: bool = False, view: dict[str, Any] | None = None,
+                    selected_user: str | None = None, selected_option: str | None = None) -> bytes:
+        """A block_actions payload for any element cxloop sends, where Slack shows it: a channel or DM
+        message (`message` and `channel`), an ephemeral message (`ephemeral`: Slack sends its blocks'
+        container but not the message), or a view (`view`: the App Home or a modal). Buttons carry
+        their value, selects and overflow menus the option picked (`selected_option`, its value),
+        user pickers `selected_user`."""
+        if view is None and message is None:
+            raise ValueError("say where the element is: a message or a view")
+        blocks = (view if view is not None else message or {}).get("blocks") or []
+        block, element = _find_element(blocks, action_id)
+        n = next(_ids)
+        action: dict[str, Any] = {"action_id": element["action_id"], "block_id": block.get("block_id", "b"),
+                                  "type": element["type"], "action_ts": f"{time.time():.6f}"}
+        if element["type"] == "button":
+            action.update(value=element.get("value", ""), text=element["text"])
+        elif element["type"] in ("users_select", "multi_users_select"):
+            action["selected_user"] = selected_user
+        elif element["type"] in ("static_select", "overflow"):
+            option = next((o for o in element.get("options") or [] if o.get("value") == selected_option), None)
+            if option is None:
+                raise LookupError(f"no option {selected_option!r} in {action_id!r}")
+            action["selected_option"] = option
+        payload: dict[str, Any] = {
+            "type": "block_actions", "team": {"id": self.team_id, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": "A0CXLOOP", "token": "deprecated", "trigger_id": f"{n}.{int(time.time())}.trigger",
+            "is_enterprise_install": False, "enterprise": None, "state": {"values": {}}, "actions": [action],
+        }
+        if view is not None:
+            payload["container"] = {"type": "view", "view_id": view.get("id")}
+            payload["view"] = view
+        else:
+            assert message is not None and channel, "a message click needs its channel"
+            payload["container"] = {"type": "message", "message_ts": message.get("ts"), "channel_id": channel,
+                                    "is_ephemeral": ephemeral}
+            payload["channel"] = {"id": channel, "name": channel.lower()}
+            payload["response_url"] = f"{self.response_base}/action-{n}"
+            if not ephemeral:
+                payload["message"] = message
+        return self._interactive(payload)
+
+    @staticmethod
+    def trigger_of(body: bytes) -> str:
+        """The trigger_id of an interactive body built here (who gets the modal it opens)."""
+        from urllib.parse import parse_qs
+
+        return json.loads(parse_qs(body.decode())["payload"][0])["trigger_id"]
+
     async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any], **opts: Any) -> SlackReply:
         """Submit a modal (as opened through views.open) with `values` {block_id: value}."""
         state: dict[str, Any] = {}
