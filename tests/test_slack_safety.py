@@ -36,6 +36,14 @@ def test_neutralize_breaks_every_kind_of_markup():
     assert "click me" in out and "evil.example" in out
 
 
+def test_styled_words_keep_their_markers_against_the_words():
+    from bot.messages import bold, plain
+
+    text = render.spans([bold("👋 Case #4 has waited 2 days for an owner. "), plain("Take it?")])
+    assert text == "*👋 Case #4 has waited 2 days for an owner.* Take it?"  # `owner. *` would show the asterisk
+    assert render.spans([bold("   ")]) == "   "
+
+
 async def test_hostile_comment_and_name_render_as_plain_text(engine):
     async with CxHarness(engine) as cx:
         record_response(engine, cx.ws, response("r-hostile", HOSTILE, name="<!channel> Mallory <@U0ADMIN>"))

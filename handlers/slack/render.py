@@ -82,15 +82,14 @@ def split(text: str, limit: int) -> list[str]:
 
 
 def _style(text: str, style: str) -> str:
-    if not text.strip():
+    marker = {"bold": "*", "italic": "_", "code": "`"}.get(style)
+    core = text.strip()
+    if marker is None or not core:
         return text
-    if style == "bold":
-        return f"*{text}*"
-    if style == "italic":
-        return f"_{text}_"
-    if style == "code":
-        return f"`{text}`"
-    return text
+    # Slack reads `*word *` as literal asterisks: the markers must touch the words, so the spaces
+    # around them stay outside.
+    lead, trail = text[:len(text) - len(text.lstrip())], text[len(text.rstrip()):]
+    return f"{lead}{marker}{core}{marker}{trail}"
 
 
 def span(s: Span) -> str:
