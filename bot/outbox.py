@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, exists, func, or_, select, update
+from sqlalchemy import Engine, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -182,6 +182,10 @@ FINAL = ("sent", "failed", "superseded")
 WAIT_IN_PLACE = 5.0
 
 
+# The PostgreSQL advisory lock that outbox claims take in turn (any constant of our own).
+CLAIM_LOCK = 0x6378_6C6F_6F70_0001
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -191,6 +195,11 @@ def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: 
     delivering to (so each target's messages go out in order, whichever worker has them)."""
     other = aliased(OutboxMessage)
     with session_scope(engine) as s:
+        if is_postgres(engine):
+            # Claims take turns (SQLite's writers do anyway), so a claim always sees the leases the
+            # one before it took, and two workers never both start on one target. A claim is a few
+            # milliseconds; the lock is released at commit.
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
         q = (select(OutboxMessage)
              .where(OutboxMessage.status == "pending", OutboxMessage.platform.in_(platforms),
                     OutboxMessage.next_attempt_at <= now,
@@ -469,11 +478,11 @@ class Deliverer:
         """Deliver as work arrives (woken by `nudge`) and at least every `poll` seconds."""
         self.loop = asyncio.get_running_loop()
         while True:
+            self.wake.clear()  # before the pass: work queued during it wakes the next one
             try:
                 await self.drain()
             except Exception:
                 log.exception("outbox worker pass failed; retrying")
-            self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=poll)
             except asyncio.TimeoutError:
