@@ -190,9 +190,11 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int) -> list[OutboxMessage]:
+def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int, *,
+           target: str | None = None) -> list[OutboxMessage]:
     """Lease up to `limit` due rows to this worker, oldest first, from targets no other worker is
-    delivering to (so each target's messages go out in order, whichever worker has them)."""
+    delivering to (so each target's messages go out in order, whichever worker has them); with
+    `target`, from that target only."""
     other = aliased(OutboxMessage)
     with session_scope(engine) as s:
         if is_postgres(engine):
@@ -207,6 +209,8 @@ def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: 
                     ~exists().where(other.platform == OutboxMessage.platform, other.target == OutboxMessage.target,
                                     other.status == "pending", other.locked_by != me, other.locked_until >= now))
              .order_by(OutboxMessage.id).limit(limit))
+        if target is not None:
+            q = q.where(OutboxMessage.target == target)
         if is_postgres(engine):
             q = q.with_for_update(skip_locked=True, of=OutboxMessage)
         rows = []
@@ -308,6 +312,9 @@ class Deliverer:
         self.batch = batch
         self.wake = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
+        # One pass at a time (run_forever and a scheduled run-due share a worker): two passes of one
+        # worker would both count as "this worker" in the claim, and could take one target twice.
+        self._passing = asyncio.Lock()
 
     def nudge(self) -> None:
         """Wake the worker now; safe to call from any thread."""
@@ -318,36 +325,47 @@ class Deliverer:
         """Deliver everything due; returns how many messages were sent. Stops when nothing is due,
         or when a pass only put rows back (their target or parent must wait: a later pass sends them)."""
         sent = 0
-        while True:
-            rows = await asyncio.to_thread(_claim, self.engine, list(self.ports), self.me, now or utcnow(), self.batch)
-            if not rows:
-                return sent
-            n, progress = await self._deliver_batch(rows)
-            sent += n
-            if not until_empty or not progress:
-                return sent
+        async with self._passing:
+            while True:
+                rows = await asyncio.to_thread(_claim, self.engine, list(self.ports), self.me, now or utcnow(),
+                                               self.batch)
+                if not rows:
+                    return sent
+                n, progress = await self._deliver_batch(rows, now)
+                sent += n
+                if not until_empty or not progress:
+                    return sent
 
-    async def _deliver_batch(self, rows: list[OutboxMessage]) -> tuple[int, bool]:
+    async def _deliver_batch(self, rows: list[OutboxMessage], now: datetime | None) -> tuple[int, bool]:
         by_target: dict[tuple[str, str], list[OutboxMessage]] = {}
         for r in rows:
             by_target.setdefault((r.platform, r.target), []).append(r)
-        results = await asyncio.gather(*(self._deliver_target(k, rs) for k, rs in by_target.items()))
+        results = await asyncio.gather(*(self._deliver_target(k, rs, now) for k, rs in by_target.items()))
         return sum(n for n, _ in results), any(p for _, p in results)
 
-    async def _deliver_target(self, key: tuple[str, str], rows: list[OutboxMessage]) -> tuple[int, bool]:
+    async def _deliver_target(self, key: tuple[str, str], rows: list[OutboxMessage],
+                              now: datetime | None) -> tuple[int, bool]:
         port = self.ports[key[0]]
         sent, progress = 0, False
-        blocked_until: datetime | None = None
-        for row in rows:
-            if blocked_until is not None:
-                # The target is rate limited: the rest wait until the limit lifts, in order.
-                await asyncio.to_thread(self._put_back, row, blocked_until)
-                continue
-            outcome = await self._deliver_one(port, row)
-            sent += outcome.sent
-            progress = progress or outcome.progress
-            if outcome.wait > 0:
-                blocked_until = utcnow() + timedelta(seconds=outcome.wait)
+        while rows:
+            blocked_until: datetime | None = None
+            went_on = False
+            for row in rows:
+                if blocked_until is not None:
+                    # The target is rate limited: the rest wait until the limit lifts, in order.
+                    await asyncio.to_thread(self._put_back, row, blocked_until)
+                    continue
+                outcome = await self._deliver_one(port, row)
+                sent += outcome.sent
+                progress = progress or outcome.progress
+                went_on = went_on or outcome.progress
+                if outcome.wait > 0:
+                    blocked_until = utcnow() + timedelta(seconds=outcome.wait)
+            if blocked_until is not None or not went_on:
+                break
+            # Keep the target's pace: its next messages now, not after every other target of the batch.
+            rows = await asyncio.to_thread(_claim, self.engine, [key[0]], self.me, now or utcnow(), PER_TARGET,
+                                           target=key[1])
         return sent, progress
 
     def _put_back(self, row: OutboxMessage, at: datetime) -> None:

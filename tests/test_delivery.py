@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot import pace
+from bot.config import load_workspace
 from bot.intake import record_response
 from bot.outbox import Deliverer, _claim
 from bot.runtime import Runtime
@@ -254,19 +255,49 @@ def test_only_one_of_many_workers_gets_a_targets_turn(engine, db_url):
 
 async def test_workers_on_one_database_together_post_at_most_once_a_second_per_channel(engine, db_url):
     async with CxHarness(engine, pacing=1.0, enforce_channel_rate=True) as cx:
-        for n in range(4):
-            record_response(engine, cx.ws, detractor(n))
         workers = [cx.deliverer, another_worker(cx, db_url, gap=1.0), another_worker(cx, db_url, gap=1.0)]
-        for w in workers:
-            w.batch = 1  # each worker takes one message at a time, so they take turns at the channel
-        deadline = time.monotonic() + 30
-        while pending(cx):
-            await asyncio.gather(*(w.drain(until_empty=False) for w in workers))
-            assert time.monotonic() < deadline
+        for n in range(6):
+            # A new alert for the same channel each time, delivered by the next replica along.
+            record_response(engine, cx.ws, detractor(n))
+            await workers[n % 3].drain()
         posts = [c for c in cx.slack.calls_to("chat.postMessage") if c.body["channel"] == "C0SUPPORT"]
         assert cx.slack.rejected_429 == 0, "no worker posted inside another's second"
-        assert len(posts) == 4 and all(b.at - a.at >= 0.95 for a, b in zip(posts, posts[1:]))
-        assert [key_of(c.body) for c in posts] == [f"slack:case:{n}:alert" for n in range(1, 5)], "in order"
+        assert len(posts) == 6 and all(b.at - a.at >= 0.95 for a, b in zip(posts, posts[1:]))
+
+
+def test_workers_claiming_at_the_same_instant_never_split_one_target(engine, db_url):
+    for n in range(6):
+        record_response(engine, load_workspace(), detractor(n))
+    engines = [make_engine(db_url) for _ in range(8)]
+    start = threading.Barrier(len(engines))
+    holders: dict[str, list[str]] = {}
+
+    def claim(i: int) -> None:
+        start.wait()
+        rows = _claim(engines[i], ["slack"], f"worker-{i}", utcnow(), 1)
+        for r in rows:
+            holders.setdefault(r.target, []).append(r.dedupe_key)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(engines))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in engines:
+        e.dispose()
+    assert holders["C0SUPPORT"] == [ALERT], "one worker has the channel, and its oldest message"
+
+
+async def test_one_worker_at_a_time_delivers_to_a_target_so_its_messages_keep_their_order(engine, db_url):
+    async with CxHarness(engine) as cx:
+        for n in range(6):
+            record_response(engine, cx.ws, detractor(n))
+        workers = [cx.deliverer, another_worker(cx, db_url), another_worker(cx, db_url)]
+        for w in workers:
+            w.batch = 1
+        await asyncio.gather(*(w.drain() for w in workers))
+        posts = [c for c in cx.slack.calls_to("chat.postMessage") if c.body["channel"] == "C0SUPPORT"]
+        assert [key_of(c.body) for c in posts] == [f"slack:case:{n}:alert" for n in range(1, 7)]
 
 
 async def test_a_retry_after_is_waited_out_by_every_worker(engine, db_url):
