@@ -145,6 +145,27 @@ async def test_a_429_on_the_post_itself_means_nothing_was_posted_and_no_look_up_
         assert cx.slack.calls_to("conversations.history") == []
 
 
+async def test_a_chart_whose_upload_may_have_happened_is_found_in_its_thread_not_uploaded_again(engine):
+    import base64
+
+    from bot.messages import Image, Message
+    from bot.outbox import enqueue
+
+    async with CxHarness(engine) as cx:
+        chart = Image(filename="digest-support-2026-11-16.png", alt="NPS by week", title="NPS trend",
+                      png_base64=base64.b64encode(b"\x89PNG not really").decode())
+        with session_scope(engine) as s:
+            enqueue(s, key="slack:digest:support", platform="slack", action="post", target="C0SUPPORT",
+                    message=Message(text="Weekly digest", blocks=[chart]))
+        cx.slack.fail_after_processing("files.completeUploadExternal", status=500)
+        await deliver_until_settled(cx)
+        digest = next(m for m in cx.slack.messages("C0SUPPORT") if m["text"] == "Weekly digest")
+        shared = [m for m in cx.slack.messages("C0SUPPORT") if m.get("files")]
+        assert len(shared) == 1 and shared[0]["thread_ts"] == digest["ts"], "one chart, in the digest's thread"
+        assert len(cx.slack.calls_to("files.completeUploadExternal")) == 1
+        assert row(cx, "slack:digest:support:image:0").status == "sent"
+
+
 async def test_a_crash_after_posting_is_reconciled_after_restart(engine):
     async with CxHarness(engine) as cx:
         record_response(engine, cx.ws, detractor(1))
