@@ -6,7 +6,8 @@ import logging
 import math
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +61,43 @@ def migrated_sqlite(prefix: str) -> tuple[tempfile.TemporaryDirectory[str], str]
     url = f"sqlite:///{Path(tmp.name) / 'cxloop.db'}"
     upgrade(url)
     return tmp, url
+
+
+@contextmanager
+def postgres_database(prefix: str, server_url: str | None = None) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one bench run, dropped afterwards.
+
+    `server_url`: a server whose user may CREATE DATABASE; without it, scripts/postgres.sh starts
+    a throwaway cluster (and stops it at the end).
+    """
+    import os
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from storage.db import upgrade
+
+    script = ROOT / "scripts" / "postgres.sh"
+    started = server_url is None
+    if started:
+        server_url = subprocess.run(["bash", str(script), "start"], check=True, capture_output=True,
+                                    text=True).stdout.strip()
+    assert server_url is not None
+    name = f"{prefix}_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+            if started:
+                subprocess.run(["bash", str(script), "stop"], capture_output=True)

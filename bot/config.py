@@ -188,6 +188,27 @@ class CsWeek(_Strict):
         return v
 
 
+class Retention(_Strict):
+    """How long cxloop keeps the records of its own work once that work is finished."""
+
+    delivery: timedelta = Field(
+        default=timedelta(days=14),
+        description="handled inbox items, finished outbox rows and processed event ids (at least 1d)")
+
+    @field_validator("delivery", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+    @field_validator("delivery")
+    @classmethod
+    def _at_least_a_day(cls, v: timedelta) -> timedelta:
+        # Slack and the survey tools retry a delivery for hours: its event id must outlive that.
+        if v < timedelta(days=1):
+            raise ValueError(f"{format_duration(v)} is too short; keep delivery records at least 1d")
+        return v
+
+
 class Workspace(_Strict):
     timezone: str = "UTC"
     thresholds: Thresholds = Thresholds()
@@ -204,6 +225,7 @@ class Workspace(_Strict):
     recognition: Recognition = Recognition()
     teams_members: dict[str, str] = Field(default={}, description="Teams (Entra object) id -> Slack user id")
     cs_week: CsWeek = CsWeek()
+    retention: Retention = Retention()
 
     @field_validator("timezone")
     @classmethod

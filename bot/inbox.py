@@ -100,6 +100,13 @@ class InboxWorker:
         self.handle = handle
         self.me = me or worker_id()
         self.concurrency = concurrency
+        self.wake = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def nudge(self) -> None:
+        """Look now (a new item was stored, e.g. PostgreSQL said so); safe to call from any thread."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.wake.set)
 
     async def _one(self, item: InboxItem) -> None:
         try:
@@ -127,13 +134,18 @@ class InboxWorker:
             done += len(items)
 
     async def run_forever(self, *, poll: float = 0.1) -> None:
-        """Handle items as other processes store them, looking every `poll` seconds. (In one process,
-        the storing side drains the inbox itself: handlers.slack.inbox.)"""
+        """Handle items as other processes store them: when woken (`nudge`), and at least every
+        `poll` seconds. (In one process, the storing side drains the inbox itself: handlers.slack.inbox.)"""
+        self.loop = asyncio.get_running_loop()
         while True:
+            self.wake.clear()
             try:
                 await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("inbox worker pass failed; retrying")
-            await asyncio.sleep(poll)
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=poll)
+            except asyncio.TimeoutError:
+                pass

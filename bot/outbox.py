@@ -1,9 +1,11 @@
 """The outbox: every outgoing message is written here first, then delivered by a worker.
 
 The dedupe key makes each message once-only however often the code that wants it runs. The worker
-claims due rows in the database (so two replicas never take the same row), paces each target,
-retries what can be retried, and, when an earlier attempt may have reached the platform, asks the
-platform before posting again.
+claims due rows in the database (so two replicas never take the same row, and one target's rows go
+to one worker at a time, in order), takes each target's turn from the pace all workers share
+(bot/pace.py), retries what can be retried, and never posts blind when an earlier attempt may have
+reached the platform: the row says so (`maybe_sent`) from before the send until the platform has
+answered, or a look-up has, so a crash, a timeout or a 5xx is always looked for first.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from bot import pace
 from bot.messages import Message
+from storage.clock import database_seconds
 from storage.db import insert_missing, is_postgres, session_scope
 from storage.models import OutboxMessage
 from storage.types import utcnow
@@ -122,12 +127,21 @@ def enqueue_many(session: Session, items: list[Queued]) -> None:
 
 
 class RetryLater(Exception):
-    """A delivery failed in a way worth retrying (429, 5xx, network)."""
+    """A delivery failed in a way worth retrying (429, 5xx, network).
 
-    def __init__(self, reason: str, after: float | None = None, maybe_sent: bool = False):
+    `maybe_sent`: the platform may have done it anyway (a 5xx, a timeout, a connection lost after
+    sending), so the next attempt must look for it first. `unanswered`: moreover nobody answered for
+    the platform itself (a timeout, a gateway's 502/504), so it may still be doing it: the look-up
+    waits for the port's `settle` first. `after`: the platform said when to come back (a 429's
+    Retry-After); nothing was done.
+    """
+
+    def __init__(self, reason: str, after: float | None = None, maybe_sent: bool = False,
+                 unanswered: bool = False):
         super().__init__(reason)
         self.after = after
-        self.maybe_sent = maybe_sent
+        self.maybe_sent = maybe_sent or unanswered
+        self.unanswered = unanswered
 
 
 class PermanentFailure(Exception):
@@ -144,6 +158,9 @@ class ChatPort(Protocol):
     """What the core needs from a chat platform to deliver queued messages."""
 
     platform: str
+    # How long after an unanswered attempt (a timeout, a dropped connection) it may still land on
+    # the platform: no look-up for it before then, or the look-up could miss it.
+    settle: float
 
     def pace(self, action: str) -> float:
         """Seconds to leave between two sends to the same target."""
@@ -152,23 +169,50 @@ class ChatPort(Protocol):
         """Deliver one queued message; raise RetryLater or PermanentFailure on failure."""
 
     async def find_sent(self, row: OutboxMessage, *, thread: Delivered | None = None) -> Delivered | None:
-        """If an earlier attempt at `row` reached the platform, where it landed."""
+        """If an earlier attempt at `row` reached the platform, where it landed (None: it did not,
+        or the platform cannot be asked). Raises RetryLater when the platform did not answer."""
+
+
+# Actions that make a new message: repeating one blind could show it twice. Edits and App Home
+# publishes replace what is there, so repeating them is harmless.
+NEW_MESSAGE = ("post", "dm", "upload")
+FINAL = ("sent", "failed", "superseded")
+# A target's turn this close is waited for in place; a longer wait (a Retry-After) puts the
+# target's rows back in the queue instead of holding their lease.
+WAIT_IN_PLACE = 5.0
+
+
+# The PostgreSQL advisory lock that outbox claims take in turn (any constant of our own).
+CLAIM_LOCK = 0x6378_6C6F_6F70_0001
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Lease up to `limit` due rows to this worker, oldest first."""
+def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int, *,
+           target: str | None = None) -> list[OutboxMessage]:
+    """Lease up to `limit` due rows to this worker, oldest first, from targets no other worker is
+    delivering to (so each target's messages go out in order, whichever worker has them); with
+    `target`, from that target only."""
+    other = aliased(OutboxMessage)
     with session_scope(engine) as s:
+        if is_postgres(engine):
+            # Claims take turns (SQLite's writers do anyway), so a claim always sees the leases the
+            # one before it took, and two workers never both start on one target. A claim is a few
+            # milliseconds; the lock is released at commit.
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
         q = (select(OutboxMessage)
              .where(OutboxMessage.status == "pending", OutboxMessage.platform.in_(platforms),
                     OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now))
+                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+                    ~exists().where(other.platform == OutboxMessage.platform, other.target == OutboxMessage.target,
+                                    other.status == "pending", other.locked_by != me, other.locked_until >= now))
              .order_by(OutboxMessage.id).limit(limit))
+        if target is not None:
+            q = q.where(OutboxMessage.target == target)
         if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True)
+            q = q.with_for_update(skip_locked=True, of=OutboxMessage)
         rows = []
         per_target: dict[tuple[str, str], int] = {}
         for r in s.execute(q).scalars():
@@ -187,23 +231,71 @@ def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: 
         return rows
 
 
-def _sent_refs(engine: Engine, keys: set[str]) -> dict[str, Delivered]:
+def _parents(engine: Engine, keys: set[str]) -> dict[str, tuple[str, Delivered | None]]:
+    """Status of the messages these keys name (and where they landed, once sent)."""
     if not keys:
         return {}
     with Session(engine) as s:
-        q = select(OutboxMessage.dedupe_key, OutboxMessage.sent_channel, OutboxMessage.sent_ref).where(
-            OutboxMessage.dedupe_key.in_(keys), OutboxMessage.status == "sent")
-        return {k: Delivered(c, r) for k, c, r in s.execute(q) if c and r}
+        q = select(OutboxMessage.dedupe_key, OutboxMessage.status, OutboxMessage.sent_channel,
+                   OutboxMessage.sent_ref).where(OutboxMessage.dedupe_key.in_(keys))
+        return {k: (st, Delivered(c, r) if st == "sent" and c and r else None) for k, st, c, r in s.execute(q)}
 
 
-def _finish(engine: Engine, row_id: int, me: str, **values: Any) -> None:
+def _finish(engine: Engine, row_id: int, me: str, *, then: Callable[[Session], None] | None = None,
+            **values: Any) -> None:
+    """Release the row with `values`, if it is still ours; `then` runs in the same transaction."""
     with session_scope(engine) as s:
         s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.locked_by == me)
                   .values(locked_by=None, locked_until=None, **values))
+        if then is not None:
+            then(s)
+
+
+class _LeaseLost(Exception):
+    """Another worker took the row (this one's lease ran out): it is theirs to send now."""
+
+
+def _take_turn(engine: Engine, row: OutboxMessage, me: str, gap: float) -> pace.Turn:
+    """The target's turn for `row`. For a new message, in the same transaction, write down that it
+    may be sent from now on (so a crash mid-send is looked for, never re-sent blind), checking and
+    renewing the lease: a worker whose lease ran out must not send what another now owns."""
+    with session_scope(engine) as s:
+        turn = pace.take_turn(s, row.platform, row.target, gap)
+        if turn.wait > 0 or row.action not in NEW_MESSAGE:
+            return turn
+        now = database_seconds(engine.dialect.name)
+        mine = s.execute(update(OutboxMessage)
+                         .where(OutboxMessage.id == row.id, OutboxMessage.locked_by == me,
+                                OutboxMessage.status == "pending")
+                         .values(maybe_sent=True, first_try_at=func.coalesce(OutboxMessage.first_try_at, now),
+                                 locked_until=utcnow() + LEASE)).rowcount
+        if mine != 1:
+            raise _LeaseLost()  # rolls back: the turn goes back to the target
+        return turn
+
+
+def _database_now(engine: Engine) -> float:
+    with Session(engine) as s:
+        return pace.now_seconds(s)
 
 
 def _backoff(attempts: int) -> timedelta:
     return min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one row in a pass: `progress` when a platform was called or the row was
+    settled; `wait` > 0 when its target must wait that long (the rest of the target's rows too)."""
+
+    sent: bool = False
+    progress: bool = True
+    wait: float = 0.0
+
+
+SENT = _Outcome(sent=True)
+DONE = _Outcome()
+PUT_BACK = _Outcome(progress=False)
 
 
 class Deliverer:
@@ -218,10 +310,11 @@ class Deliverer:
         self.ports = {p.platform: p for p in ports}
         self.me = me or worker_id()
         self.batch = batch
-        self._last_send: dict[tuple[str, str], float] = {}
         self.wake = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._limited_for: dict[tuple[str, str], float] = {}  # Retry-After per rate-limited target
+        # One pass at a time (run_forever and a scheduled run-due share a worker): two passes of one
+        # worker would both count as "this worker" in the claim, and could take one target twice.
+        self._passing = asyncio.Lock()
 
     def nudge(self) -> None:
         """Wake the worker now; safe to call from any thread."""
@@ -229,115 +322,185 @@ class Deliverer:
             self.loop.call_soon_threadsafe(self.wake.set)
 
     async def drain(self, *, now: datetime | None = None, until_empty: bool = True) -> int:
-        """Deliver everything due; returns how many messages were sent."""
+        """Deliver everything due; returns how many messages were sent. Stops when nothing is due,
+        or when a pass only put rows back (their target or parent must wait: a later pass sends them)."""
         sent = 0
-        while True:
-            rows = await asyncio.to_thread(_claim, self.engine, list(self.ports), self.me, now or utcnow(), self.batch)
-            if not rows:
-                return sent
-            sent += await self._deliver_batch(rows)
-            if not until_empty:
-                return sent
+        async with self._passing:
+            while True:
+                rows = await asyncio.to_thread(_claim, self.engine, list(self.ports), self.me, now or utcnow(),
+                                               self.batch)
+                if not rows:
+                    return sent
+                n, progress = await self._deliver_batch(rows, now)
+                sent += n
+                if not until_empty or not progress:
+                    return sent
 
-    async def _deliver_batch(self, rows: list[OutboxMessage]) -> int:
+    async def _deliver_batch(self, rows: list[OutboxMessage], now: datetime | None) -> tuple[int, bool]:
         by_target: dict[tuple[str, str], list[OutboxMessage]] = {}
         for r in rows:
             by_target.setdefault((r.platform, r.target), []).append(r)
-        results = await asyncio.gather(*(self._deliver_target(k, rs) for k, rs in by_target.items()))
-        return sum(results)
+        results = await asyncio.gather(*(self._deliver_target(k, rs, now) for k, rs in by_target.items()))
+        return sum(n for n, _ in results), any(p for _, p in results)
 
-    async def _deliver_target(self, key: tuple[str, str], rows: list[OutboxMessage]) -> int:
+    async def _deliver_target(self, key: tuple[str, str], rows: list[OutboxMessage],
+                              now: datetime | None) -> tuple[int, bool]:
         port = self.ports[key[0]]
-        sent = 0
-        blocked_until: datetime | None = None
-        for row in rows:
-            if blocked_until is not None:
-                # The target is rate limited: the rest wait until the limit lifts, in order.
-                await asyncio.to_thread(_finish, self.engine, row.id, self.me, attempts=row.attempts - 1,
-                                        next_attempt_at=blocked_until)
-                continue
-            ok = await self._deliver_one(port, row)
-            if ok is None:
-                blocked_until = utcnow() + timedelta(seconds=self._limited_for.pop(key, 1.0))
-            elif ok:
-                sent += 1
-        return sent
+        sent, progress = 0, False
+        while rows:
+            blocked_until: datetime | None = None
+            went_on = False
+            for row in rows:
+                if blocked_until is not None:
+                    # The target is rate limited: the rest wait until the limit lifts, in order.
+                    await asyncio.to_thread(self._put_back, row, blocked_until)
+                    continue
+                outcome = await self._deliver_one(port, row)
+                sent += outcome.sent
+                progress = progress or outcome.progress
+                went_on = went_on or outcome.progress
+                if outcome.wait > 0:
+                    blocked_until = utcnow() + timedelta(seconds=outcome.wait)
+            if blocked_until is not None or not went_on:
+                break
+            # Keep the target's pace: its next messages now, not after every other target of the batch.
+            rows = await asyncio.to_thread(_claim, self.engine, [key[0]], self.me, now or utcnow(), PER_TARGET,
+                                           target=key[1])
+        return sent, progress
 
-    async def _pace(self, port: ChatPort, row: OutboxMessage) -> None:
-        gap = port.pace(row.action)
-        if gap <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        k = (row.platform, row.target)
-        wait = self._last_send.get(k, 0.0) + gap - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-    def _sent_now(self, row: OutboxMessage) -> None:
-        # Measured from when the platform answered, so its own clock never sees two sends closer
-        # together than the gap, whatever the latency in between.
-        self._last_send[(row.platform, row.target)] = asyncio.get_running_loop().time()
-
-    async def _deliver_one(self, port: ChatPort, row: OutboxMessage) -> bool | None:
-        """True sent, False failed or deferred, None when the target must wait (rate limited)."""
+    def _put_back(self, row: OutboxMessage, at: datetime) -> None:
+        """Return a row untried, due again at `at` (this claim does not count as an attempt)."""
         assert row.id is not None
-        refs = await asyncio.to_thread(_sent_refs, self.engine, {k for k in (row.thread_key, row.anchor_key) if k})
-        thread = refs.get(row.thread_key) if row.thread_key else None
-        anchor = refs.get(row.anchor_key) if row.anchor_key else None
-        if (row.thread_key and thread is None) or (row.anchor_key and anchor is None):
-            # The message this one threads under or edits has not gone out yet.
-            await asyncio.to_thread(_finish, self.engine, row.id, self.me, attempts=row.attempts - 1,
-                                    next_attempt_at=utcnow() + timedelta(seconds=1))
-            return False
+        _finish(self.engine, row.id, self.me, attempts=row.attempts - 1, next_attempt_at=at)
+
+    async def _deliver_one(self, port: ChatPort, row: OutboxMessage) -> _Outcome:
+        assert row.id is not None
+        parents = await asyncio.to_thread(_parents, self.engine, {k for k in (row.thread_key, row.anchor_key) if k})
+        thread = anchor = None
+        for key, what in ((row.thread_key, "replies to"), (row.anchor_key, "edits")):
+            if not key:
+                continue
+            status, where = parents.get(key, ("missing", None))
+            if status == "pending":
+                # The message this one threads under or edits has not gone out yet.
+                await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=1))
+                return PUT_BACK
+            if where is None:
+                reason = (f"the message it {what} ({key}) is no longer on record" if status == "missing"
+                          else f"the message it {what} ({key}) was never delivered ({status})")
+                await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", last_error=reason)
+                return DONE
+            if key == row.thread_key:
+                thread = where
+            else:
+                anchor = where
         try:
             if not row.payload:
                 payload = await asyncio.to_thread(self.prepare, row) if self.prepare is not None else None
                 if payload is None:
                     await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="superseded")
-                    return False
+                    return DONE
                 row.payload = payload
-            done = None
-            # Look before re-posting only when the last attempt may have reached the platform: a 429
-            # means nothing was posted (and history reads have a far lower rate limit than posting).
-            if row.attempts > 1 and row.action in ("post", "dm") and not (row.last_error or "").startswith("rate limited"):
-                done = await port.find_sent(row, thread=thread)
-            if done is None:
-                await self._pace(port, row)
+            if row.maybe_sent and row.action in NEW_MESSAGE:
+                looked = await self._look_first(port, row, thread)
+                if looked is not None:
+                    return looked
+            gap = port.pace(row.action)
+            while True:
                 try:
-                    done = await port.send(row, thread=thread, anchor=anchor)
-                finally:
-                    self._sent_now(row)
+                    turn = await asyncio.to_thread(_take_turn, self.engine, row, self.me, gap)
+                except _LeaseLost:
+                    log.warning("outbox %s: lease ran out before sending; another worker has it", row.dedupe_key)
+                    return PUT_BACK
+                if turn.wait <= 0:
+                    break
+                if turn.wait > WAIT_IN_PLACE:
+                    await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=turn.wait))
+                    return _Outcome(progress=False, wait=turn.wait)
+                await asyncio.sleep(turn.wait)
+            done = await port.send(row, thread=thread, anchor=anchor)
         except RetryLater as exc:
-            delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
-            log.warning("outbox %s: retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
-            await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=str(exc)[:2000],
-                                    next_attempt_at=utcnow() + delay)
-            if exc.after is not None:
-                self._limited_for[(row.platform, row.target)] = exc.after
-                return None
-            return False
+            return await self._retry(port, row, exc)
         except PermanentFailure as exc:
             log.error("outbox %s: failed for good: %s", row.dedupe_key, exc)
-            await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", last_error=str(exc)[:2000])
-            return False
+            # The platform refused it outright: nothing was posted.
+            await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", maybe_sent=False,
+                                    last_error=str(exc)[:2000], then=self._answered(port, row))
+            return DONE
         except Exception as exc:  # one bad message never stops the rest
+            # Unknown: maybe_sent stays as the turn wrote it (True for a new message), so the next
+            # attempt looks first.
             log.exception("outbox %s: unexpected error", row.dedupe_key)
             await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=repr(exc)[:2000],
                                     next_attempt_at=utcnow() + _backoff(row.attempts))
-            return False
+            return DONE
         await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="sent", sent_channel=done.channel,
-                                sent_ref=done.ref, sent_at=utcnow(), last_error=None)
-        return True
+                                sent_ref=done.ref, sent_at=utcnow(), last_error=None, maybe_sent=False,
+                                then=self._answered(port, row))
+        return SENT
+
+    async def _look_first(self, port: ChatPort, row: OutboxMessage, thread: Delivered | None) -> _Outcome | None:
+        """An earlier attempt may have reached the platform: ask it before sending again. Returns
+        the outcome when the row is settled or must wait; None when the platform answered that the
+        message is not there (send it). Until the platform answers, the row keeps `maybe_sent`."""
+        assert row.id is not None
+        if row.settle_until is not None:
+            wait = row.settle_until - await asyncio.to_thread(_database_now, self.engine)
+            if wait > WAIT_IN_PLACE:
+                await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=wait))
+                return PUT_BACK
+            if wait > 0:
+                await asyncio.sleep(wait)
+        try:
+            found = await port.find_sent(row, thread=thread)
+        except RetryLater as exc:
+            # A look-up that was not answered (a 429, a 5xx, a timeout) settles nothing.
+            delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
+            log.warning("outbox %s: look-up failed, retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
+            await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=f"look-up: {exc}"[:2000],
+                                    next_attempt_at=utcnow() + delay)
+            return DONE
+        if found is None:
+            return None
+        log.info("outbox %s: an earlier attempt had reached the platform; not sending again", row.dedupe_key)
+        await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="sent", sent_channel=found.channel,
+                                sent_ref=found.ref, sent_at=utcnow(), last_error=None, maybe_sent=False)
+        return SENT
+
+    def _answered(self, port: ChatPort, row: OutboxMessage) -> Callable[[Session], None]:
+        gap = port.pace(row.action)
+        return lambda s: pace.answered(s, row.platform, row.target, gap)
+
+    async def _retry(self, port: ChatPort, row: OutboxMessage, exc: RetryLater) -> _Outcome:
+        assert row.id is not None
+        delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
+        log.warning("outbox %s: retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
+        values: dict[str, Any] = {"last_error": str(exc)[:2000], "next_attempt_at": utcnow() + delay}
+        if row.action in NEW_MESSAGE:
+            # The turn wrote maybe_sent before sending; only an answer saying nothing was done clears it.
+            values["maybe_sent"] = exc.maybe_sent
+            if exc.unanswered and port.settle > 0:
+                values["settle_until"] = database_seconds(self.engine.dialect.name) + port.settle
+        answered = self._answered(port, row)
+
+        def then(s: Session) -> None:
+            answered(s)
+            if exc.after is not None:
+                # Every worker waits this out, not only this one.
+                pace.hold(s, row.platform, row.target, exc.after)
+
+        await asyncio.to_thread(_finish, self.engine, row.id, self.me, then=then, **values)
+        return _Outcome(wait=exc.after) if exc.after is not None else DONE
 
     async def run_forever(self, *, poll: float = 1.0) -> None:
         """Deliver as work arrives (woken by `nudge`) and at least every `poll` seconds."""
         self.loop = asyncio.get_running_loop()
         while True:
+            self.wake.clear()  # before the pass: work queued during it wakes the next one
             try:
                 await self.drain()
             except Exception:
                 log.exception("outbox worker pass failed; retrying")
-            self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=poll)
             except asyncio.TimeoutError:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.config import Settings, Workspace
+from bot.housekeeping import prune
 from bot.outbox import Deliverer
 from bot.schedule import run_due_jobs
 from handlers.platforms import delivery_ports
@@ -47,6 +48,13 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
     with Session(engine) as s:
         ws = effective_workspace(s, ws)
     summary["queued"] = await asyncio.to_thread(run_due_jobs, engine, ws, at)
+    try:
+        # Age is measured against the process clock, never a later `--at`: rehearsing a future day
+        # must not delete what is recent today.
+        summary["pruned"] = await asyncio.to_thread(prune, engine, keep=ws.retention.delivery, now=min(at, utcnow()))
+    except Exception as exc:  # housekeeping never stops delivery; the next run tries again
+        log.exception("pruning finished work records failed")
+        summary["pruned"] = f"failed: {exc!r}"[:300]
     if deliverer is None:
         from bot.runtime import Runtime
         from handlers.serve import make_deliverer

@@ -18,6 +18,8 @@ from bot.outbox import Deliverer
 from bot.runtime import Runtime
 from handlers.platforms import delivery_ports
 from handlers.server import Services, build_web_app
+from storage import listen
+from storage.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -132,18 +134,36 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
         await runner.cleanup()
 
 
+def listen_for_work(engine: Engine, services: Services) -> Listener | None:
+    """On PostgreSQL, a listener that wakes this process's workers when any process stores or queues work."""
+    if not listen.supported(engine):
+        return None
+    listener = Listener(engine)
+    if services.deliverer is not None:
+        listener.on(listen.OUTBOX_CHANNEL, services.deliverer.nudge)
+    if services.inbox_worker is not None:
+        listener.on(listen.INBOX_CHANNEL, services.inbox_worker.nudge)
+    return listener if listener.callbacks else None
+
+
 async def work(engine: Engine, ws: Workspace, settings: Settings) -> None:
     """A worker process: handle stored chat requests, deliver the outbox, run the scheduler."""
     services = build_services(engine, ws, settings, role="worker")
     tasks = []
+    listener = listen_for_work(engine, services)
+    if listener is not None:
+        tasks.append(asyncio.create_task(listener.run()))
+    # Woken by notifications, a worker only polls as a fallback (and for retries coming due).
+    inbox_poll, outbox_poll = (LISTENING_POLL, LISTENING_POLL) if listener else (INBOX_POLL, OUTBOX_POLL)
     if services.inbox_worker is not None:
-        tasks.append(asyncio.create_task(services.inbox_worker.run_forever(poll=INBOX_POLL)))
+        tasks.append(asyncio.create_task(services.inbox_worker.run_forever(poll=inbox_poll)))
     if services.deliverer is not None:
-        tasks.append(asyncio.create_task(services.deliverer.run_forever(poll=OUTBOX_POLL)))
+        tasks.append(asyncio.create_task(services.deliverer.run_forever(poll=outbox_poll)))
     stop = _stop_on_signals()
     scheduler = start_scheduler(engine, ws, settings, services)
     print(f"cxloop worker {os.getpid()} running (slack: {'on' if services.inbox_worker else 'off'}, "
-          f"delivery: {'on' if services.deliverer else 'off'})", flush=True)
+          f"delivery: {'on' if services.deliverer else 'off'}, "
+          f"wake-ups: {'LISTEN/NOTIFY' if listener else 'polling'})", flush=True)
     try:
         await stop.wait()
     finally:
@@ -154,9 +174,11 @@ async def work(engine: Engine, ws: Workspace, settings: Settings) -> None:
 
 
 # A worker process polls for what other processes stored or queued (in one process, the worker is
-# woken directly instead).
+# woken directly instead). On PostgreSQL a notification wakes it at once, and it polls only as a
+# fallback and for retries coming due.
 INBOX_POLL = 0.1
 OUTBOX_POLL = 0.25
+LISTENING_POLL = 2.0
 
 
 def _stop_on_signals() -> asyncio.Event:

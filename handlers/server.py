@@ -63,11 +63,19 @@ def build_web_app(services: Services) -> web.Application:
                   tenant_id=settings.teams_app_tenant_id)
 
     async def start_background(app: web.Application) -> None:
-        if services.deliverer is not None and services.run_worker:
+        if not services.run_worker:
+            return
+        if services.deliverer is not None:
             services.background.append(asyncio.create_task(services.deliverer.run_forever()))
-        if services.inbox_worker is not None and services.run_worker:
+        if services.inbox_worker is not None:
             # Requests are handled as they are stored; this picks up any a restart left behind.
             services.background.append(asyncio.create_task(services.inbox_worker.run_forever(poll=5.0)))
+        from handlers.serve import listen_for_work
+
+        listener = listen_for_work(services.runtime.engine, services)
+        if listener is not None:
+            # Other replicas' work too, on PostgreSQL (this process's own wakes its workers directly).
+            services.background.append(asyncio.create_task(listener.run()))
 
     async def stop_background(app: web.Application) -> None:
         for t in services.background:

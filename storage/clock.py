@@ -6,6 +6,12 @@ half the system in another week. So there is exactly one source of "now" per pro
 clock by default, replaced as a whole by `install` (the tests, the demo, `CXLOOP_NOW`).
 
 It lives in `storage/`, the lowest layer, because the table defaults read it too.
+
+One other clock is read, and only through `database_seconds`: the database's own, for physical
+waits that workers on several machines must agree on and that a platform's clock judges (a
+channel's one post a second, a 429's Retry-After, how long an unanswered send may still land).
+Those are not domain time: moving the process clock (a test, `CXLOOP_NOW`) must not make Slack's
+rate limit pass sooner, and two machines' clocks may disagree by more than a pacing gap.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 Clock = Callable[[], datetime]
 
@@ -71,3 +78,17 @@ def install_from_env(environ: dict[str, str] | None = None) -> datetime | None:
         start = start.replace(tzinfo=timezone.utc)
     install(RunningFrom(start))
     return start
+
+
+def database_seconds(dialect: str) -> Any:
+    """A SQL expression: now on the database server's clock, in seconds since the epoch (a float).
+
+    Stable within one statement on both databases, so a compare-and-set in one UPDATE sees one
+    instant. For physical waits shared by workers (see the module docstring), never domain time.
+    """
+    from sqlalchemy import Float, cast, func, literal_column
+
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.statement_timestamp()), Float)
+    # SQLite: julianday('now') has millisecond resolution and one value per statement step.
+    return (func.julianday(literal_column("'now'")) - 2440587.5) * 86400.0

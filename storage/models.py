@@ -142,7 +142,9 @@ class OutboxMessage(SQLModel, table=True):
     """A message to deliver. Written before anything is sent; the dedupe key makes it once-only."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      # "is another worker delivering to this target?" (one worker per target at a time)
+                      Index("ix_outbox_target", "platform", "target", "status"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
@@ -163,6 +165,14 @@ class OutboxMessage(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     sent_at: Optional[datetime] = _at()
+    maybe_sent: bool = Field(default=False, sa_column_kwargs={"server_default": false()},
+                             description="an attempt may have reached the platform: look for it before sending again")
+    # Physical instants, in seconds on the database's clock (storage/clock.py `database_seconds`),
+    # because the platform's clock is what they are compared with, and workers on several machines
+    # must agree on them.
+    first_try_at: Optional[float] = Field(default=None, description="when the first send began: where a look-up starts")
+    settle_until: Optional[float] = Field(
+        default=None, description="an unanswered attempt may still land until then: no look-up before it")
 
 
 class InboxItem(SQLModel, table=True):
@@ -173,7 +183,8 @@ class InboxItem(SQLModel, table=True):
     """
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_due", "status", "id"), Index("ix_inbox_lane", "lane", "status", "id"))
+    __table_args__ = (Index("ix_inbox_due", "status", "id"), Index("ix_inbox_lane", "lane", "status", "id"),
+                      Index("ix_inbox_done", "status", "done_at"))  # pruning by age
 
     id: Optional[int] = Field(default=None, primary_key=True)
     platform: str = Field(default="slack", max_length=16)
@@ -191,11 +202,28 @@ class InboxItem(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, sa_type=Text)
 
 
+class SendPace(SQLModel, table=True):
+    """When the next message may go to one chat target (a channel, a conversation, a person's DM).
+
+    Shared by every worker on every machine, so together they keep the platform's per-target rate;
+    a 429's Retry-After is kept here too, so all of them wait it out. Times are seconds on the
+    database's clock (storage/clock.py `database_seconds`), the one clock all workers share.
+    """
+
+    __tablename__ = "send_pace"
+
+    platform: str = Field(max_length=16, primary_key=True)
+    target: str = Field(max_length=200, primary_key=True)
+    next_at: float = Field(default=0.0, description="no post before this (the target's pace)")
+    held_until: float = Field(default=0.0, description="no call at all before this (a 429's Retry-After)")
+
+
 class ProcessedEvent(SQLModel, table=True):
     """Ids of deliveries already handled, so a retry does nothing twice."""
 
     __tablename__ = "processed_event"
-    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_processed_event"),)
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_processed_event"),
+                      Index("ix_processed_event_at", "at"))  # pruning by age
 
     id: Optional[int] = Field(default=None, primary_key=True)
     source: str = Field(max_length=32)

@@ -21,6 +21,7 @@ from storage.models import OutboxMessage
 
 SIGNING_SECRET = "test-signing-secret"
 TOKEN = "xoxb-test"
+SETTLE = 1.5
 
 
 class Clock:
@@ -58,6 +59,9 @@ class CxHarness:
         assert self.services.deliverer is not None
         self.deliverer = self.services.deliverer
         self.deliverer.ports["slack"].per_channel_gap = self.pacing  # type: ignore[attr-defined]
+        # An unanswered send may land this long after the client gave up (the stand-in's delays in
+        # these tests are shorter); production waits longer (SlackPort's SETTLE).
+        self.deliverer.ports["slack"].settle = SETTLE  # type: ignore[attr-defined]
         # No background worker: tests deliver explicitly so every assertion sees a settled state.
         self.services.run_worker = False
         self.server = TestServer(build_web_app(self.services), host="127.0.0.1", port=0)

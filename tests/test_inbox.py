@@ -11,11 +11,13 @@ import sys
 from datetime import timedelta
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from bot import inbox
+from bot.config import Settings, load_workspace
 from bot.intake import record_response
 from bot.surveys import build_response
 from handlers.serve import build_services
@@ -199,3 +201,57 @@ def test_a_worker_process_delivers_to_teams_as_well(engine):
     assert worker.deliverer is not None and "teams" in worker.deliverer.ports
     web = build_services(engine, load_workspace(), settings, role="web")
     assert web.teams_adapter is not None and web.deliverer is None
+
+
+@pytest.mark.postgres_only
+async def test_on_postgresql_workers_wake_for_new_work_from_other_processes_without_polling(engine, db_url):
+    from bot.outbox import enqueue
+    from bot.messages import Message
+    from handlers.serve import listen_for_work
+    from storage.db import make_engine, session_scope
+
+    async with CxHarness(engine) as cx:
+        handled: list[int] = []
+        got = asyncio.Event()
+
+        async def handle(item: InboxItem) -> None:
+            handled.append(item.id)
+            got.set()
+
+        cx.services.inbox_worker = inbox.InboxWorker(engine, handle)
+        listener = listen_for_work(engine, cx.services)
+        assert listener is not None
+        tasks = [asyncio.create_task(listener.run()),
+                 # An hour between polls: only a notification can make them look in this test.
+                 asyncio.create_task(cx.deliverer.run_forever(poll=3600)),
+                 asyncio.create_task(cx.services.inbox_worker.run_forever(poll=3600))]
+        try:
+            await asyncio.wait_for(listener.connected.wait(), 10)
+            await asyncio.sleep(0.3)  # the first passes find nothing and go to sleep
+            elsewhere = make_engine(db_url)  # another process's connection
+            try:
+                item = inbox.put(elsewhere, platform="slack", kind="command", body="{}", content_type="application/json")
+                with session_scope(elsewhere) as s:
+                    enqueue(s, key="slack:test:woken", platform="slack", action="post", target="C0SUPPORT",
+                            message=Message(text="delivered because a notification woke the worker"))
+            finally:
+                elsewhere.dispose()
+            await asyncio.wait_for(got.wait(), 10)
+            for _ in range(100):
+                if cx.slack.messages("C0SUPPORT"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert handled == [item]
+        assert [m["text"] for m in cx.slack.messages("C0SUPPORT")] == ["delivered because a notification woke the worker"]
+
+
+@pytest.mark.sqlite_only
+def test_on_sqlite_workers_poll(engine):
+    from handlers.serve import listen_for_work
+
+    assert listen_for_work(engine, build_services(engine, load_workspace(), Settings(teams_allow_no_auth=True),
+                                                  role="worker")) is None

@@ -72,14 +72,14 @@ def translate(exc: BaseException, doing: str) -> BaseException:
             # Precondition failed: Teams did not take the message (the conversation was busy).
             return RetryLater(what, after=retry_after(response.headers) or 1.0)
         if status in MAYBE_DONE:
-            return RetryLater(what, maybe_sent=True)
+            return RetryLater(what, maybe_sent=True, unanswered=status != 500)
         if status in GONE:
             return PermanentFailure(f"{what}: the conversation is gone or cxloop was removed from it")
         if status in (400, 413):
             return PermanentFailure(f"{what}: Teams will never accept this message")
         return RetryLater(what)
     if isinstance(exc, (ClientRequestError, RequestException, OSError, asyncio.TimeoutError, TimeoutError)):
-        return RetryLater(f"network error on {doing}: {exc!r}", maybe_sent=True)
+        return RetryLater(f"network error on {doing}: {exc!r}", unanswered=True)
     if isinstance(exc, PermissionError):
         return RetryLater(f"no token for the Bot Connector ({doing}): {exc}")
     return exc
@@ -89,6 +89,8 @@ class TeamsPort:
     """The ChatPort for Microsoft Teams."""
 
     platform = "teams"
+    # The Bot Connector cannot be asked what it delivered (find_sent), so there is nothing to wait for.
+    settle = 0.0
 
     def __init__(self, adapter: BotAdapter, engine: Engine, *, app_id: str | None,
                  per_conversation_gap: float = PER_CONVERSATION_GAP, install_grace: timedelta = INSTALL_GRACE):
