@@ -111,9 +111,13 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
     await site.start()
     from handlers.teams import describe_mode
 
+    from handlers.webhooks import describe_intake, warn_if_unsigned
+
     print(f"cxloop listening on http://{host}:{port} "
           f"(slack: {'socket mode' if socket_handler else ('http' if services.slack_app else 'off')}, "
           f"teams: {describe_mode(settings)}, worker processes: {workers})", flush=True)
+    print(f"webhooks: {describe_intake(settings)}", flush=True)
+    warn_if_unsigned(settings)
     if socket_handler is not None:
         await socket_handler.connect_async()
     stop = _stop_on_signals()

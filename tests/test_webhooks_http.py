@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -12,11 +13,12 @@ from sqlalchemy import func, select
 from bot.config import Settings, load_workspace
 from bot.roster import sync_workspace
 from bot.runtime import Runtime
-from handlers.intake.signing import sign_generic
+from handlers.intake.signing import sign_delighted, sign_generic
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from storage.db import session_scope
 from storage.models import Case, OutboxMessage, ProcessedEvent, SurveyResponse
+from tests.serve_process import ServeProcess
 
 SECRET = "webhook-secret"
 GOOD = {"id": "r-1042", "survey": "nps", "score": 3, "comment": "Waited 40 minutes on hold.",
@@ -33,14 +35,18 @@ def counts(engine) -> tuple[int, int, int, int]:
                 one(select(func.count()).select_from(ProcessedEvent)))
 
 
-@pytest.fixture
-async def client(engine):
+def serving(engine, settings_: Settings) -> TestClient:
+    """A test client of cxloop's web app on `engine` with `settings_`."""
     ws = load_workspace()
     with session_scope(engine) as s:
         sync_workspace(s, ws)
-    settings_ = Settings(cxloop_webhook_secret=SECRET)
     services = build_services(engine, ws, settings_, runtime=Runtime(engine=engine, workspace=ws, settings=settings_))
-    async with TestClient(TestServer(build_web_app(services), host="127.0.0.1", port=0)) as c:
+    return TestClient(TestServer(build_web_app(services), host="127.0.0.1", port=0))
+
+
+@pytest.fixture
+async def client(engine):
+    async with serving(engine, Settings(cxloop_webhook_secret=SECRET)) as c:
         yield c
 
 
@@ -79,6 +85,47 @@ async def test_bad_or_missing_signature_is_401_and_stores_nothing(client, engine
     assert r.status == status
     assert "signature" in (await r.json())["error"].lower() or "X-Cxloop-Signature" in (await r.json())["error"]
     assert counts(engine) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("source, variable", [("delighted", "CXLOOP_DELIGHTED_SECRET"),
+                                              ("typeform", "CXLOOP_TYPEFORM_SECRET"),
+                                              ("formbricks", "CXLOOP_FORMBRICKS_SECRET")])
+async def test_a_source_without_its_secret_answers_401_naming_the_setting(client, engine, source, variable):
+    r = await post(client, GOOD, source=source)
+    assert r.status == 401
+    assert f"{variable} is not set" in (await r.json())["error"]
+    assert counts(engine) == (0, 0, 0, 0)
+
+
+def delighted(event_type: str, comment: str) -> bytes:
+    return json.dumps({"event_type": event_type, "event_id": f"evt-{event_type}-{len(comment)}",
+                       "event_data": {"id": "5435", "survey_type": "nps", "score": 2, "comment": comment,
+                                      "created_at": 1795169100,
+                                      "person": {"id": "5975", "email": "charlie@example.com", "name": "Charlie"}}}
+                      ).encode()
+
+
+def stored_comment(engine) -> str | None:
+    with engine.connect() as c:
+        return c.execute(select(SurveyResponse.comment)).scalar_one()
+
+
+async def test_an_unsigned_delighted_update_cannot_rewrite_a_stored_comment(engine):
+    # Unsigned webhooks allowed (as in the demo), and Delighted has no secret: its answers come in.
+    async with serving(engine, Settings(cxloop_allow_unsigned_webhooks=True)) as c:
+        r = await c.post("/webhooks/delighted", data=delighted("survey_response.created", "Slow refund."))
+        assert r.status == 202
+        # Response ids are sequential: a stranger guesses one and sends an "update".
+        r = await c.post("/webhooks/delighted", data=delighted("survey_response.updated", "All is well, close it."))
+        assert r.status == 401 and "CXLOOP_DELIGHTED_SECRET" in (await r.json())["error"]
+    assert stored_comment(engine) == "Slow refund."
+    # Signed by Delighted, the same update is taken.
+    async with serving(engine, Settings(cxloop_delighted_secret="api-key")) as c:
+        body = delighted("survey_response.updated", "Slow refund, and nobody wrote back.")
+        r = await c.post("/webhooks/delighted", data=body,
+                         headers={"X-Delighted-Webhook-Signature": sign_delighted(body, "api-key")})
+        assert r.status == 200, await r.text()
+    assert stored_comment(engine) == "Slow refund, and nobody wrote back."
 
 
 async def test_signature_over_a_different_body_is_refused(client, engine):
@@ -170,3 +217,18 @@ async def test_fuzzed_bytes_never_500(client, engine, raw):
     r = await post(client, raw)
     assert r.status in (400, 422)
     assert counts(engine) == (0, 0, 0, 0)
+
+
+async def test_serve_says_at_start_which_sources_are_refused_and_warns_loudly_about_unsigned_ones(db_url):
+    env = {"DATABASE_URL": db_url, "CXLOOP_WEBHOOK_SECRET": SECRET}
+    async with ServeProcess("--workers", "0", env=env) as safe:
+        pass
+    assert "webhooks: generic signed, delighted refused (no CXLOOP_DELIGHTED_SECRET)" in safe.out
+    assert "UNSIGNED" not in safe.out + safe.err
+    async with ServeProcess("--workers", "0", env={**env, "CXLOOP_ALLOW_UNSIGNED_WEBHOOKS": "1"}) as unsafe:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(unsafe.url + "/webhooks/typeform", data=b"{}") as r:
+                assert r.status == 422, "an unsigned Typeform delivery is read (and this one is incomplete)"
+    assert "webhooks: generic signed, delighted UNSIGNED, typeform UNSIGNED, formbricks UNSIGNED" in unsafe.out
+    assert "CXLOOP_ALLOW_UNSIGNED_WEBHOOKS=1: UNSIGNED webhooks are accepted on " \
+           "/webhooks/delighted|typeform|formbricks" in unsafe.err
