@@ -9,7 +9,7 @@ What runs (all on 127.0.0.1):
   bot.config.load_workspace(), the outbox worker running), served with aiohttp's AppRunner;
 - beside it, on the same event loop, a bare Bolt AsyncApp (same signing secret, same Web API
   stand-in) whose listeners for `/cx` and the alert buttons only `ack()`, served through the same
-  aiohttp adapter (handlers.slack.http, i.e. slack_bolt.adapter.aiohttp).
+  aiohttp adapter (slack_bolt.adapter.aiohttp), on the same aiohttp version.
 
 Before measuring, `--cases` cases are opened with bot.intake.record_response and their alerts are
 delivered to the stand-in, so every click carries a real alert message (as Slack sends it) and hits
@@ -141,7 +141,8 @@ class Servers:
         from bot.surveys import build_response
         from handlers.serve import build_services
         from handlers.server import build_web_app
-        from handlers.slack.http import add_routes
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
         from storage.db import make_engine, session_scope
 
         quiet_logs()
@@ -230,8 +231,12 @@ class Servers:
         async def _act(ack):  # type: ignore[no-untyped-def]
             await ack()
 
+        async def bare_events(request: web.Request) -> web.Response:
+            # Bolt's own aiohttp adapter, as its documentation serves an app.
+            return await to_aiohttp_response(await bare.async_dispatch(await to_bolt_request(request)))
+
         bare_web = web.Application()
-        add_routes(bare_web, bare)
+        bare_web.router.add_post("/slack/events", bare_events)
         bare_url = await self._serve(bare_web)
         return {"cx": cx_url + "/slack/events", "bare": bare_url + "/slack/events", "alerts": alerts,
                 "response_base": self.api_url.rstrip("/").removesuffix("/api") + "/response",

@@ -55,7 +55,8 @@ def build_web_app(services: Services) -> web.Application:
     if services.slack_app is not None and services.slack_over_http:
         from handlers.slack.http import add_routes as add_slack
 
-        add_slack(app, services.slack_app, services.slack_inbox)
+        add_slack(app, services.slack_app, services.slack_inbox,
+                  signing_secret=services.runtime.settings.slack_signing_secret or "")
     if services.teams_adapter is not None:
         from handlers.teams.http import add_routes as add_teams
 

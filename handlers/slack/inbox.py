@@ -17,9 +17,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 
 from bot import inbox
 from bot.runtime import Runtime
@@ -52,28 +50,19 @@ class SlackInbox:
     def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, handle_here: bool):
         self.rt = rt
         self.worker_app = worker_app
-        self.verifier = SignatureVerifier(rt.settings.slack_signing_secret or "")
         # In one-process mode, stored items are handled right away by this process's worker;
         # otherwise worker processes poll the inbox.
         self.worker = inbox.InboxWorker(rt.engine, self.handle) if handle_here else None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def take(self, raw: str, headers: Any) -> bool:
-        """The HTTP fast path, before Bolt: a signed, deferrable request is stored and True returned
-        (answer 200 at once); anything else (a bad signature included) is left to the front app."""
-        if not self.verifier.is_valid(
-                body=raw, timestamp=headers.get("X-Slack-Request-Timestamp"),
-                signature=headers.get("X-Slack-Signature")):
-            return False  # Bolt answers 401
-        try:
-            body = parse_body(raw, headers.get("Content-Type"))
-        except ValueError:
-            return False
-        kind = deferred_kind(body) if isinstance(body, dict) else None
+    async def take(self, body: dict[str, Any]) -> BoltResponse | None:
+        """The HTTP fast path, before Bolt, for a request whose signature was checked: a deferrable
+        one is stored and its answer returned; None leaves it to the front app (Bolt)."""
+        kind = deferred_kind(body)
         if kind is None:
-            return False
+            return None
         self._defer(kind, body)
-        return True
+        return BoltResponse(status=200, body="")
 
     def _defer(self, kind: str, body: dict[str, Any]) -> None:
         task = asyncio.create_task(self._store(kind, body))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 from urllib.parse import urlparse
 
@@ -13,9 +12,10 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from requests import RequestException
 
+from handlers.body import BodyTooLarge, NotJson, loads, read_body, too_large
+
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1024 * 1024  # Teams activities are a few KB; this is generous
 
 
 def _is_local(url: str | None) -> bool:
@@ -40,18 +40,19 @@ def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authent
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "expected application/json"}, status=415)
-        too_big = web.json_response({"error": "body over 1 MiB"}, status=413)
-        if (request.content_length or 0) > MAX_BODY:
-            return too_big
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > MAX_BODY:
-                return too_big
         try:
-            data = json.loads(body)
+            raw = await read_body(request)
+        except BodyTooLarge as exc:
+            return too_large(exc)
+        # The token is checked against the activity (its serviceUrl), so the body is parsed first:
+        # within bounds (nesting included), and any failure is a 400.
+        try:
+            data = loads(raw)
+        except NotJson as exc:
+            return web.json_response({"error": f"not a Bot Framework activity: {exc}"}, status=400)
+        try:
             activity = Activity().deserialize(data) if isinstance(data, dict) else None
-        except (ValueError, TypeError, AttributeError):
+        except Exception:  # noqa: BLE001 - msrest raises DeserializationError, TypeError, ValueError...
             activity = None
         if activity is None or not activity.type:
             return web.json_response({"error": "not a Bot Framework activity"}, status=400)
@@ -70,7 +71,9 @@ def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authent
             return web.json_response({"error": "cannot check the token now"}, status=503)
         except Exception as exc:  # botbuilder raises PermissionError, PyJWT errors, bare Exceptions
             log.warning("teams: refused a request with a bad or missing token: %s", type(exc).__name__)
-            return web.json_response({"error": "unauthorized"}, status=401)
+            why = ("no Authorization header (a Bot Framework token is required)" if header is None
+                   else f"the Bot Framework token was refused ({type(exc).__name__}: {str(exc)[:200]})")
+            return web.json_response({"error": f"unauthorized: {why}"}, status=401)
         if tenant_id and _tenant(activity) not in (None, tenant_id):
             # Someone in another organisation installed the app: they are not cxloop users.
             log.warning("teams: refused an activity from tenant %s (cxloop serves %s)", _tenant(activity), tenant_id)
