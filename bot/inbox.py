@@ -40,6 +40,19 @@ def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: st
         return conn.execute(insert(InboxItem.__table__).values(row).returning(InboxItem.__table__.c.id)).scalar_one()  # type: ignore[attr-defined]
 
 
+def put_many(engine: Engine, rows: list[dict[str, str | None]]) -> list[int]:
+    """Store several acknowledged requests in one transaction (each row: platform, kind, body,
+    content_type, lane); returns their ids in order. (bot/inbox_writer.py batches `put`s into this.)"""
+    if not rows:
+        return []
+    now = utcnow()
+    table = InboxItem.__table__  # type: ignore[attr-defined]
+    values = [{"lane": None, **r, "status": "pending", "attempts": 0, "received_at": now} for r in rows]
+    with engine.execution_options(cx_write=True).begin() as conn:
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(stmt, values).scalars())
+
+
 def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 20) -> list[InboxItem]:
     """Lease up to `limit` waiting items to `me`, oldest first: of each lane only its oldest item
     not done yet, so a person's second click waits for their first, whichever worker has it."""
