@@ -9,12 +9,15 @@ all. One request alone is committed at once; a burst costs a few commits, not on
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Engine
 
 from bot import inbox
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, str | None]
 Runner = Callable[..., Awaitable[Any]]
@@ -59,3 +62,48 @@ class InboxWriter:
                 if not future.done():
                     future.set_exception(RuntimeError("the inbox writer stopped before storing this request"))
             self._waiting = []
+
+
+class HandleSoon:
+    """One-process mode: once a request is stored, handle what is waiting, one drain at a time.
+
+    A request stored while a drain runs is picked up by another pass of the same drain, so none is
+    left waiting for the worker's next poll.
+    """
+
+    def __init__(self, worker: inbox.InboxWorker, track: Callable[[], Any]):
+        self.worker = worker
+        self.track = track  # Runtime.track: shutdown and tests wait for work acknowledged but unfinished
+        self._draining: asyncio.Task[None] | None = None
+        self._more = False
+
+    def __call__(self) -> None:
+        self._more = True
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            async with self.track():
+                while self._more:
+                    self._more = False
+                    try:
+                        await self.worker.drain()
+                    except Exception:
+                        # Stored, so not lost: the worker's poll (handlers/server.py) takes them again.
+                        log.exception("handling stored requests failed; they stay in the inbox")
+        finally:
+            self._draining = None
+
+
+def by_platform(handlers: dict[str, inbox.Handler]) -> inbox.Handler:
+    """One inbox handler for the items of every platform this process handles."""
+
+    async def handle(item: Any) -> str | None:
+        fn = handlers.get(item.platform)
+        if fn is None:
+            # Raised, not noted: the item is retried (a process configured for that platform may take it).
+            raise RuntimeError(f"this process does not handle {item.platform} requests")
+        return await fn(item)
+
+    return handle

@@ -32,6 +32,7 @@ class Services:
     run_worker: bool = True
     role: str = "all"
     slack_inbox: Any = None  # handlers.slack.inbox.SlackInbox
+    teams_inbox: Any = None  # handlers.teams.inbox.TeamsInbox
     inbox_worker: Any = None  # bot.inbox.InboxWorker, in processes that handle stored requests
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -62,7 +63,7 @@ def build_web_app(services: Services) -> web.Application:
 
         settings = services.runtime.settings
         add_teams(app, services.teams_adapter, services.teams_bot, authenticated=bool(settings.teams_app_id),
-                  tenant_id=settings.teams_app_tenant_id)
+                  tenant_id=settings.teams_app_tenant_id, inbox=services.teams_inbox)
 
     async def start_background(app: web.Application) -> None:
         if services.deliverer is not None and services.run_worker:

@@ -98,6 +98,8 @@ class TeamsHarness:
         self.services = build_services(self.engine, self.ws, self.settings, runtime=self.rt, teams_auth=auth)
         assert self.services.deliverer is not None and self.services.teams_adapter is not None
         self.services.teams_bot.welcome = self.welcome
+        # Teams activities are handled after their 200 (the inbox): each post waits for that work.
+        self.teams.after_post = self.rt.wait_idle
         self.deliverer = self.services.deliverer
         self.port = self.deliverer.ports["teams"]
         self.port.per_conversation_gap = self.pacing  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from handlers.body import MAX_BODY
 from storage.models import ConversationRef, InboxItem, ProcessedEvent
 from tests.raw_http import post_in_pieces
+from standins.bot_connector import text_of
 from tests.teams_harness import ALICE, SUPPORT, TEAM, TeamsHarness
 
 JSON = {"Content-Type": "application/json"}
@@ -118,3 +119,53 @@ async def test_any_bad_authorization_header_is_401_with_a_reason_and_stores_noth
     assert status == 401, (status, doc)
     assert doc["error"].startswith("unauthorized: ") and len(doc["error"]) > len("unauthorized: ")
     assert rows(engine) == (0, 0, 0)
+
+
+async def test_a_teams_message_is_stored_before_its_200_and_a_worker_process_answers_it(cx, engine):
+    from aiohttp.test_utils import TestServer
+
+    from bot import inbox
+    from handlers.serve import build_services
+    from handlers.server import build_web_app
+    from handlers.teams.adapter import TeamsAuth
+
+    chat = await cx.teams.install_personal(cx.bot_url, ALICE)
+    before = len(cx.teams.activities(chat))
+    # The server as `cxloop serve --workers 1` runs it: it stores and acknowledges, nothing more.
+    web = build_services(engine, cx.ws, cx.settings, teams_auth=TeamsAuth(**cx.teams.bot_auth()), role="web")
+    assert web.inbox_worker is None
+    server = TestServer(build_web_app(web), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        status, _ = await cx.teams.message(str(server.make_url("/api/messages")), ALICE, "cx help", conversation=chat)
+        stored = [(i.platform, i.kind, i.lane) for i in _items(engine) if i.status == "pending"]
+    finally:
+        await server.close()
+    assert status == 200
+    assert stored == [("teams", "message", f"teams:{ALICE}")], "stored when the 200 went out"
+    assert len(cx.teams.activities(chat)) == before, "and not answered by the web process"
+
+    worker = build_services(engine, cx.ws, cx.settings, teams_auth=TeamsAuth(**cx.teams.bot_auth()), role="worker")
+    assert await worker.inbox_worker.drain() == 1
+    assert "cx mine" in text_of(cx.teams.activities(chat)[-1]), "the worker answered `cx help` in Alice's chat"
+    assert inbox.pending(engine) == 0
+
+
+async def test_a_teams_activity_that_cannot_be_stored_is_not_acknowledged(cx, engine, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from bot import inbox
+
+    def broken(*a, **k):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT INTO inbox", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(inbox, "put_many", broken)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(cx.bot_url, data=json.dumps(install_activity(cx)).encode(), headers=signed(cx)) as r:
+            assert r.status == 503, "the Bot Framework delivers it again later"
+    assert rows(engine) == (0, 0, 0)
+
+
+def _items(engine) -> list[InboxItem]:  # type: ignore[no-untyped-def]
+    with Session(engine) as s:
+        return list(s.execute(select(InboxItem).order_by(InboxItem.id)).scalars())

@@ -11,9 +11,9 @@ Over HTTP, `take` does the same before Bolt's dispatch, which the hot path does 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -55,16 +55,14 @@ NOT_STORED = "cxloop could not take that in just now. Please try again."
 class SlackInbox:
     """Stores deferred requests and, as an inbox handler, runs them through the worker app."""
 
-    def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, handle_here: bool,
-                 writer: InboxWriter | None = None):
+    def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, writer: InboxWriter | None = None,
+                 on_stored: Callable[[], None] | None = None):
         self.rt = rt
         self.worker_app = worker_app
         self.writer = writer or InboxWriter(rt.engine, rt.for_ack)
-        # In one-process mode, stored items are handled right away by this process's worker;
+        # In one-process mode, what was stored is handled right away (bot.inbox_writer.HandleSoon);
         # otherwise worker processes poll the inbox.
-        self.worker = inbox.InboxWorker(rt.engine, self.handle) if handle_here else None
-        self._draining: asyncio.Task[None] | None = None
-        self._more = False
+        self.on_stored = on_stored
 
     async def take(self, body: dict[str, Any]) -> BoltResponse | None:
         """The HTTP fast path, before Bolt, for a request whose signature was checked: a deferrable
@@ -98,29 +96,9 @@ class SlackInbox:
                                     headers={"content-type": "application/json"})
             # Not acknowledged: Slack retries an event, and shows the person that their click failed.
             return BoltResponse(status=503, body="")
-        if self.worker is not None:
-            self._handle_soon()
+        if self.on_stored is not None:
+            self.on_stored()
         return BoltResponse(status=200, body="")
-
-    def _handle_soon(self) -> None:
-        """One-process mode: handle what was stored, in one drain at a time, never missing a late arrival."""
-        self._more = True
-        if self._draining is None:
-            self._draining = asyncio.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        assert self.worker is not None
-        try:
-            async with self.rt.track():
-                while self._more:
-                    self._more = False
-                    try:
-                        await self.worker.drain()
-                    except Exception:
-                        # Stored, so not lost: the worker's poll (handlers/server.py) takes it again.
-                        log.exception("handling stored Slack requests failed; they stay in the inbox")
-        finally:
-            self._draining = None
 
     async def handle(self, item: InboxItem) -> str | None:
         """Run a stored request through the worker app's listeners, to their end."""

@@ -13,6 +13,7 @@ from botbuilder.schema import Activity
 from requests import RequestException
 
 from handlers.body import BodyTooLarge, NotJson, loads, read_body, too_large
+from handlers.teams.inbox import TeamsInbox, deferred
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ def _tenant(activity: Activity) -> str | None:
 
 
 def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authenticated: bool,
-               tenant_id: str | None = None) -> None:
-    """Mount the Bot Framework messaging endpoint; with `tenant_id`, only that organisation is served."""
+               tenant_id: str | None = None, inbox: TeamsInbox | None = None) -> None:
+    """Mount the Bot Framework messaging endpoint; with `tenant_id`, only that organisation is served.
+    With `inbox`, activities other than invokes are stored and acknowledged, and handled after."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
@@ -78,6 +80,14 @@ def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authent
             # Someone in another organisation installed the app: they are not cxloop users.
             log.warning("teams: refused an activity from tenant %s (cxloop serves %s)", _tenant(activity), tenant_id)
             return web.json_response({"error": "this cxloop serves another organisation"}, status=403)
+        if inbox is not None and deferred(activity):
+            try:
+                await inbox.accept(activity, data, auth)
+            except Exception:
+                # Not acknowledged, so the Bot Framework delivers it again later.
+                log.exception("teams: could not store a %s activity; it is not acknowledged", activity.type)
+                return web.json_response({"error": "cxloop could not store this activity; try again"}, status=503)
+            return web.Response(status=200)
         invoke = await adapter.process_activity(auth, activity, bot.on_turn)
         if invoke is not None:
             body = invoke.body
