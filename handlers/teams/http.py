@@ -18,7 +18,6 @@ from handlers.teams.inbox import TeamsInbox, deferred
 log = logging.getLogger(__name__)
 
 
-
 def _is_local(url: str | None) -> bool:
     host = (urlparse(url or "").hostname or "").strip("[]").lower()
     if host == "localhost":
