@@ -225,7 +225,7 @@ class Servers:
                    "SLACK_API_URL": self.api_url}
             env.pop("CXLOOP_CONFIG", None)
             # As `cxloop serve` starts them (--worker-nice 10 by default).
-            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work", "--nice", "10"], self.workers, env=env)
+            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work", "--nice", os.environ.get("BENCH_WORKER_NICE", "10")], self.workers, env=env)
             self._supervisor = asyncio.create_task(self.pool.supervise())
 
         # Bare Bolt: same secret, same Web API stand-in, listeners that only ack.

@@ -13,6 +13,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
@@ -315,3 +316,26 @@ async def test_a_click_acknowledged_right_before_a_kill_9_is_handled_after_the_r
         assert owner_of(engine, 1) == "U0BOB"
         assert inbox.pending(engine) == 0
     engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it(engine):
+    import threading
+
+    from bot.inbox_writer import put_now
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with engine.execution_options(cx_write=True).begin():  # BEGIN IMMEDIATE
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    held.wait(10)
+    threading.Timer(0.3, release.set).start()
+    [item_id] = put_now(engine, [{"platform": "slack", "kind": "command", "body": "{}",
+                                  "content_type": "application/json"}])
+    holder.join()
+    assert inbox.pending(engine) == 1 and item_id == 1
