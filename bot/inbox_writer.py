@@ -34,7 +34,8 @@ def put_now(engine: Engine, rows: list[Row]) -> list[int]:
 
     SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries, and
     someone is waiting for this acknowledgement: so here each try fails at once and the next one
-    comes a millisecond later. PostgreSQL takes no table lock for an insert.
+    comes a millisecond later. PostgreSQL takes no table lock for an insert. (SQLite's write lock
+    is still one for the whole file: an ack waits for any write transaction under way.)
     """
     if engine.dialect.name != "sqlite":
         return inbox.put_many(engine, rows)
@@ -43,7 +44,10 @@ def put_now(engine: Engine, rows: list[Row]) -> list[int]:
         with engine.connect() as conn:
             # On the driver's connection: through SQLAlchemy, the PRAGMA would open a transaction first.
             raw = conn.connection.driver_connection
+            # No waiting inside SQLite, and no WAL checkpoint (page copies and an fsync) run by this
+            # commit: other writers' commits, with no one waiting on them, do the checkpoints.
             raw.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
+            raw.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[union-attr]
             try:
                 return inbox.put_many(conn, rows)
             except OperationalError as exc:
@@ -51,6 +55,7 @@ def put_now(engine: Engine, rows: list[Row]) -> list[int]:
                     raise
             finally:
                 raw.execute(f"PRAGMA busy_timeout = {int(LOCK_PATIENCE * 1000)}")  # type: ignore[union-attr]
+                raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
         time.sleep(LOCK_POLL)
 
 
