@@ -9,6 +9,7 @@ all. One request alone is committed at once; a burst costs a few commits, not on
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,8 @@ Row = dict[str, str | None]
 Runner = Callable[..., Awaitable[Any]]
 
 
-LOCK_POLL = 0.001  # seconds between tries for SQLite's write lock
+LOCK_POLL = 0.001  # seconds before the first retry for SQLite's write lock
+LOCK_POLL_MAX = 8  # times LOCK_POLL, at most, between retries
 LOCK_PATIENCE = 30.0  # seconds, as the engine's own busy timeout
 
 
@@ -34,29 +36,33 @@ def put_now(engine: Engine, rows: list[Row]) -> list[int]:
 
     SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries, and
     someone is waiting for this acknowledgement: so here each try fails at once and the next one
-    comes a millisecond later. PostgreSQL takes no table lock for an insert. (SQLite's write lock
+    comes 1 to 8 ms later. PostgreSQL takes no table lock for an insert. (SQLite's write lock
     is still one for the whole file: an ack waits for any write transaction under way.)
     """
     if engine.dialect.name != "sqlite":
         return inbox.put_many(engine, rows)
     deadline = time.monotonic() + LOCK_PATIENCE
-    while True:
-        with engine.connect() as conn:
-            # On the driver's connection: through SQLAlchemy, the PRAGMA would open a transaction first.
-            raw = conn.connection.driver_connection
-            # No waiting inside SQLite, and no WAL checkpoint (page copies and an fsync) run by this
-            # commit: other writers' commits, with no one waiting on them, do the checkpoints.
-            raw.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
-            raw.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[union-attr]
-            try:
-                return inbox.put_many(conn, rows)
-            except OperationalError as exc:
-                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                    raise
-            finally:
-                raw.execute(f"PRAGMA busy_timeout = {int(LOCK_PATIENCE * 1000)}")  # type: ignore[union-attr]
-                raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
-        time.sleep(LOCK_POLL)
+    with engine.connect() as conn:
+        # On the driver's connection: through SQLAlchemy, the PRAGMA would open a transaction first.
+        raw = conn.connection.driver_connection
+        # No waiting inside SQLite, and no WAL checkpoint (page copies and an fsync) run by this
+        # commit: other writers' commits, with no one waiting on them, do the checkpoints.
+        raw.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
+        raw.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[union-attr]
+        try:
+            for attempt in itertools.count():
+                try:
+                    return inbox.put_many(conn, rows)
+                except OperationalError as exc:
+                    if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                        raise
+                # 1, 1, 2, 2, 4, 4, 8, 8… ms: a short transaction elsewhere is followed closely, a long
+                # one without spending the CPU the acknowledgements need.
+                time.sleep(LOCK_POLL * min(2 ** (attempt // 2), LOCK_POLL_MAX))
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(LOCK_PATIENCE * 1000)}")  # type: ignore[union-attr]
+            raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
+    raise AssertionError("unreachable")
 
 
 class InboxWriter:
