@@ -51,12 +51,21 @@ class ServeProcess:
                 await asyncio.sleep(0.1)
         raise AssertionError("cxloop serve did not answer /healthz within 60 s")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        """Send `sig` (SIGKILL: die at once) and wait; returns the exit code, keeps stdout/stderr."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        """Send `sig` (SIGKILL: die at once) and wait; returns the exit code, keeps stdout/stderr.
+        A server still up after `timeout` seconds is killed with its worker processes."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=timeout)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            out, err = self.proc.communicate()
+            err += f"\n[serve_process: still running {timeout:.0f} s after signal {sig}; killed]"
         self.out, self.err = self.out + out, self.err + err
         return self.proc.returncode
 
@@ -69,9 +78,16 @@ class ServeProcess:
             pass
         self.stop(signal.SIGKILL)
 
-    async def __aenter__(self) -> "ServeProcess":
-        return await self.start()
-
     async def __aexit__(self, *exc: Any) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
+        if self.proc is not None:
+            # The worker processes are in the server's session (its pid is their group): none outlives the test.
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    async def __aenter__(self) -> "ServeProcess":
+        return await self.start()
+
