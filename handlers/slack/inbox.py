@@ -20,7 +20,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot import inbox
 from bot.inbox_writer import InboxWriter
 from bot.runtime import Runtime
 from storage.models import InboxItem
