@@ -4,12 +4,13 @@
 What runs (all on 127.0.0.1):
 - the local Slack Web API stand-in (standins.slack_api.SlackStandIn), in a process of its own so its
   work is not billed to the servers (Slack's API is remote in real life);
-- cxloop's real HTTP server, wired as `cxloop serve` wires it (build_services + build_web_app, a real
+- cxloop's real HTTP server, wired as `cxloop serve` wires it (its 200 goes out once the request is
+  committed to the inbox: the durable path) (build_services + build_web_app, a real
   SQLite database migrated with storage.db.upgrade into a temp dir, the bundled workspace from
   bot.config.load_workspace(), the outbox worker running), served with aiohttp's AppRunner;
 - beside it, on the same event loop, a bare Bolt AsyncApp (same signing secret, same Web API
   stand-in) whose listeners for `/cx` and the alert buttons only `ack()`, served through the same
-  aiohttp adapter (handlers.slack.http, i.e. slack_bolt.adapter.aiohttp).
+  aiohttp adapter (slack_bolt.adapter.aiohttp), on the same aiohttp version.
 
 Before measuring, `--cases` cases are opened with bot.intake.record_response and their alerts are
 delivered to the stand-in, so every click carries a real alert message (as Slack sends it) and hits
@@ -54,7 +55,7 @@ SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
 TOUCHPOINTS = ["phone", "chat", "billing", "refund", "delivery", "returns"]  # all three bundled teams
 P99_TARGET_MS = 100.0
-RATIO_TARGET = 2.0
+RATIO_TARGET = 0.5  # issue 11: the durable ack at <= half of bare Bolt's p99
 
 
 # =============================================================================================
@@ -79,6 +80,9 @@ def _standin_main(conn: Any) -> None:
                 return
             if name == "count":
                 conn.send(len(slack.calls_to(args[0])))
+            if name == "add_user":
+                slack.add_user(args[0], name=f"Person {args[0]}", tz="UTC")
+                conn.send(None)
 
 
 class StandInProcess:
@@ -90,6 +94,10 @@ class StandInProcess:
         if not self.conn.poll(60):
             raise TimeoutError("the Slack stand-in process did not start")
         self.api_url: str = self.conn.recv()
+
+    def add_user(self, uid: str) -> None:
+        self.conn.send(("add_user", (uid,)))
+        self.conn.recv()
 
     def count(self, method: str) -> int:
         self.conn.send(("count", (method,)))
@@ -141,7 +149,8 @@ class Servers:
         from bot.surveys import build_response
         from handlers.serve import build_services
         from handlers.server import build_web_app
-        from handlers.slack.http import add_routes
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
         from storage.db import make_engine, session_scope
 
         quiet_logs()
@@ -216,7 +225,7 @@ class Servers:
                    "SLACK_API_URL": self.api_url}
             env.pop("CXLOOP_CONFIG", None)
             # As `cxloop serve` starts them (--worker-nice 10 by default).
-            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work", "--nice", "10"], self.workers, env=env)
+            self.pool = WorkerPool([sys.executable, "-m", "handlers.cli", "work", "--nice", os.environ.get("BENCH_WORKER_NICE", "10")], self.workers, env=env)
             self._supervisor = asyncio.create_task(self.pool.supervise())
 
         # Bare Bolt: same secret, same Web API stand-in, listeners that only ack.
@@ -230,8 +239,12 @@ class Servers:
         async def _act(ack):  # type: ignore[no-untyped-def]
             await ack()
 
+        async def bare_events(request: web.Request) -> web.Response:
+            # Bolt's own aiohttp adapter, as its documentation serves an app.
+            return await to_aiohttp_response(await bare.async_dispatch(await to_bolt_request(request)))
+
         bare_web = web.Application()
-        add_routes(bare_web, bare)
+        bare_web.router.add_post("/slack/events", bare_events)
         bare_url = await self._serve(bare_web)
         return {"cx": cx_url + "/slack/events", "bare": bare_url + "/slack/events", "alerts": alerts,
                 "response_base": self.api_url.rstrip("/").removesuffix("/api") + "/response",
@@ -814,7 +827,7 @@ def report(all_phases: dict[str, dict[tuple[str, str, int], Phase]], args: argpa
     print()
     print(f"Ack latency in ms, client side ({args.requests} requests per xN row and server in {args.rounds} "
           f"alternating rounds, {args.serial} per x1 row; {args.cases} cases; xN = N in flight). Targets at "
-          f"x{args.concurrency}: cxloop p99 < {P99_TARGET_MS:.0f} ms and <= {RATIO_TARGET:.0f}x bare Bolt p99.")
+          f"x{args.concurrency}: cxloop p99 < {P99_TARGET_MS:.0f} ms and <= {RATIO_TARGET:.1f}x bare Bolt p99.")
     if args.what_if:
         print(f"'what-if' rows: cxloop in a second server process with {', '.join(args.what_if)} (not the code as is).")
     print(table(["serve xN: request", "n", "bare p50", "bare p99", "bare max", "cx p50", "cx p99", "cx max",

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, exists, insert, or_, select, update
+from sqlalchemy import Connection, Engine, exists, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.outbox import worker_id
@@ -38,6 +38,23 @@ def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: st
            "status": "pending", "attempts": 0, "received_at": utcnow()}
     with engine.execution_options(cx_write=True).begin() as conn:
         return conn.execute(insert(InboxItem.__table__).values(row).returning(InboxItem.__table__.c.id)).scalar_one()  # type: ignore[attr-defined]
+
+
+def put_many(bind: Engine | Connection, rows: list[dict[str, str | None]]) -> list[int]:
+    """Store several acknowledged requests in one transaction (each row: platform, kind, body,
+    content_type, lane); returns their ids in order. (bot/inbox_writer.py batches `put`s into this.)"""
+    if not rows:
+        return []
+    now = utcnow()
+    table = InboxItem.__table__  # type: ignore[attr-defined]
+    values = [{"lane": None, **r, "status": "pending", "attempts": 0, "received_at": now} for r in rows]
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    if isinstance(bind, Engine):
+        with bind.execution_options(cx_write=True).begin() as conn:
+            return list(conn.execute(stmt, values).scalars())
+    conn = bind.execution_options(cx_write=True)
+    with conn.begin():
+        return list(conn.execute(stmt, values).scalars())
 
 
 def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 20) -> list[InboxItem]:

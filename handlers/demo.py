@@ -99,6 +99,8 @@ class Demo:
                 slack.add_user(uid, name=p.name, tz=p.tz or "UTC")
             settings = Settings(database_url=url, slack_bot_token=TOKEN, slack_signing_secret=SIGNING,
                                 slack_api_url=slack.api_url, cxloop_webhook_secret=WEBHOOK,
+                                # Local traffic only: the demo's other survey tools have no secrets.
+                                cxloop_allow_unsigned_webhooks=True,
                                 cxloop_config=self.base_settings.cxloop_config)
             self.rt = Runtime(engine=self.engine, workspace=self.ws, settings=settings, clock=self.clock)
             services = build_services(self.engine, self.ws, settings, runtime=self.rt)

@@ -56,9 +56,9 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
                    teams_auth: Any = None, role: str = "all") -> Services:
     """Everything one process runs, from the settings (`teams_auth`: token endpoints for tests).
 
-    role "all": one process does everything. "web": HTTP only; Slack requests are acknowledged and
-    stored for worker processes, which handle them, deliver the outbox and run the scheduler
-    ("worker").
+    role "all": one process does everything. "web": HTTP only; Slack and Teams requests are stored
+    and acknowledged for worker processes, which handle them, deliver the outbox and run the
+    scheduler ("worker").
     """
     from handlers.teams import build_teams
 
@@ -66,10 +66,29 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
     services = Services(runtime=rt, role=role)
-    # Teams: the server process answers /api/messages; worker processes deliver through the adapter.
+    # Requests from both chats are stored together (group commit), and handled by one inbox worker.
+    from bot.inbox import Handler, InboxWorker
+    from bot.inbox_writer import HandleSoon, InboxWriter, by_platform
+
+    writer = InboxWriter(engine, rt.for_ack)
+    handlers: dict[str, Handler] = {}
+    soon: list[HandleSoon] = []  # one-process mode: handle what was just stored, at once
+
+    def stored() -> None:
+        for handle_soon in soon:
+            handle_soon()
+
+    on_stored = stored if role == "all" else None
+    # Teams: the server process answers /api/messages; the inbox worker handles what it stored, and
+    # worker processes deliver through the adapter.
     teams = build_teams(rt, auth=teams_auth)
     if teams is not None:
+        from handlers.teams.inbox import TeamsInbox
+
         services.teams_adapter, services.teams_bot = teams.adapter, teams.bot
+        services.teams_inbox = TeamsInbox(rt, teams.adapter, teams.bot, writer=writer, on_stored=on_stored)
+        if role != "web":
+            handlers["teams"] = services.teams_inbox.handle
     if role != "web":
         services.deliverer = make_deliverer(rt, teams=teams)
         if services.deliverer is not None:
@@ -84,13 +103,15 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
                              api_url=settings.slack_api_url, worker=worker, first=first)
 
         worker_app = app(worker=True) if role != "web" else None
-        services.slack_inbox = SlackInbox(rt, worker_app, handle_here=role == "all")
+        services.slack_inbox = SlackInbox(rt, worker_app, writer=writer, on_stored=on_stored)
         if role != "worker":
             services.slack_app = app(worker=False, first=services.slack_inbox.install)
         if worker_app is not None:
-            from bot.inbox import InboxWorker
-
-            services.inbox_worker = InboxWorker(engine, services.slack_inbox.handle)
+            handlers["slack"] = services.slack_inbox.handle
+    if handlers:
+        services.inbox_worker = InboxWorker(engine, by_platform(handlers))
+        if role == "all":
+            soon.append(HandleSoon(services.inbox_worker, rt.track))
     return services
 
 
@@ -113,9 +134,13 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
     await site.start()
     from handlers.teams import describe_mode
 
+    from handlers.webhooks import describe_intake, warn_if_unsigned
+
     print(f"cxloop listening on http://{host}:{port} "
           f"(slack: {'socket mode' if socket_handler else ('http' if services.slack_app else 'off')}, "
           f"teams: {describe_mode(settings)}, worker processes: {workers})", flush=True)
+    print(f"webhooks: {describe_intake(settings)}", flush=True)
+    warn_if_unsigned(settings)
     if socket_handler is not None:
         await socket_handler.connect_async()
     stop = _stop_on_signals()
@@ -161,7 +186,8 @@ async def work(engine: Engine, ws: Workspace, settings: Settings) -> None:
         tasks.append(asyncio.create_task(services.deliverer.run_forever(poll=outbox_poll)))
     stop = _stop_on_signals()
     scheduler = start_scheduler(engine, ws, settings, services)
-    print(f"cxloop worker {os.getpid()} running (slack: {'on' if services.inbox_worker else 'off'}, "
+    print(f"cxloop worker {os.getpid()} running (slack: {'on' if services.slack_inbox else 'off'}, "
+          f"teams: {'on' if services.teams_inbox else 'off'}, "
           f"delivery: {'on' if services.deliverer else 'off'}, "
           f"wake-ups: {'LISTEN/NOTIFY' if listener else 'polling'})", flush=True)
     try:

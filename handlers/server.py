@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.outbox import Deliverer
 from bot.runtime import Runtime
+from handlers.body import MAX_BODY
 from storage.db import ping
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Services:
     run_worker: bool = True
     role: str = "all"
     slack_inbox: Any = None  # handlers.slack.inbox.SlackInbox
+    teams_inbox: Any = None  # handlers.teams.inbox.TeamsInbox
     inbox_worker: Any = None  # bot.inbox.InboxWorker, in processes that handle stored requests
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -44,8 +46,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 def build_web_app(services: Services) -> web.Application:
     """The routes; Slack and Teams are mounted only when configured."""
-    # Bodies are read by each route under its own limit (webhooks answer 413 past 1 MiB).
-    app = web.Application(client_max_size=8 * 1024 * 1024)
+    # Every route reads its whole body with handlers.body.read_body, which answers 413 past 1 MiB.
+    app = web.Application(client_max_size=MAX_BODY)
     app[RUNTIME] = services.runtime
     app.router.add_get("/healthz", healthz)
     from handlers import webhooks
@@ -54,13 +56,14 @@ def build_web_app(services: Services) -> web.Application:
     if services.slack_app is not None and services.slack_over_http:
         from handlers.slack.http import add_routes as add_slack
 
-        add_slack(app, services.slack_app, services.slack_inbox)
+        add_slack(app, services.slack_app, services.slack_inbox,
+                  signing_secret=services.runtime.settings.slack_signing_secret or "")
     if services.teams_adapter is not None:
         from handlers.teams.http import add_routes as add_teams
 
         settings = services.runtime.settings
         add_teams(app, services.teams_adapter, services.teams_bot, authenticated=bool(settings.teams_app_id),
-                  tenant_id=settings.teams_app_tenant_id)
+                  tenant_id=settings.teams_app_tenant_id, inbox=services.teams_inbox)
 
     async def start_background(app: web.Application) -> None:
         if not services.run_worker:

@@ -7,8 +7,10 @@ import logging
 
 from aiohttp import web
 
+from bot.config import Settings
 from bot.intake import IntakeResult, record_comment_update, record_response
 from bot.runtime import Runtime
+from handlers.body import BodyTooLarge, read_body
 from handlers.intake import sources
 from handlers.intake.sources import IntakeError, PayloadTooLarge, UnknownSource
 from storage.types import utcnow
@@ -24,13 +26,35 @@ PARSERS = {
 
 
 async def _read_limited(request: web.Request) -> bytes:
-    """The body, refusing anything over 1 MiB without reading it all."""
-    if request.content_length is not None and request.content_length > sources.MAX_BODY:
-        raise PayloadTooLarge(f"body is {request.content_length} bytes; the limit is {sources.MAX_BODY} (1 MiB)")
-    body = await request.content.read(sources.MAX_BODY + 1)
-    if len(body) > sources.MAX_BODY:
-        raise PayloadTooLarge(f"body is over the {sources.MAX_BODY}-byte (1 MiB) limit")
-    return body
+    """The whole body, or PayloadTooLarge past 1 MiB."""
+    try:
+        return await read_body(request)
+    except BodyTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from None
+
+
+def describe_intake(settings: Settings) -> str:
+    """For the start-up line: how each source's deliveries are taken."""
+    parts = []
+    for source in sources.SOURCES:
+        if sources.secret_for(source, settings):
+            parts.append(f"{source} signed")
+        elif settings.cxloop_allow_unsigned_webhooks:
+            parts.append(f"{source} UNSIGNED")
+        else:
+            parts.append(f"{source} refused (no {sources.SECRET_SETTINGS[source].upper()})")
+    return ", ".join(parts)
+
+
+def warn_if_unsigned(settings: Settings) -> None:
+    """Say loudly, at start, that anyone who can reach the server can open cases."""
+    unsigned = [s for s in sources.SOURCES if not sources.secret_for(s, settings)]
+    if settings.cxloop_allow_unsigned_webhooks and unsigned:
+        log.warning("!" * 78)
+        log.warning("%s=1: UNSIGNED webhooks are accepted on /webhooks/%s. Anyone who can reach this "
+                    "server can open cases. Use it for local traffic only; in production set each source's "
+                    "secret instead.", sources.ALLOW_UNSIGNED_ENV, "|".join(unsigned))
+        log.warning("!" * 78)
 
 
 def add_routes(app: web.Application, rt: Runtime) -> None:

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -326,6 +326,8 @@ class BotConnectorStandIn:
         self.app_password = app_password
         self.bot_name = bot_name
         self.bot_id = f"28:{app_id or 'cxloop-local-bot'}"
+        # Awaited after each activity posted to the bot (a harness waits there for work done after the 200).
+        self.after_post: Callable[[], Awaitable[None]] | None = None
         self.enforce_rate = enforce_rate
         self.check_cards = check_cards
         self.tenant_id = TENANT_ID
@@ -870,7 +872,10 @@ class BotConnectorStandIn:
                     body = text
                 with self._lock:
                     self.to_bot.append({"activity": activity, "status": r.status, "body": body})
-                return r.status, body
+        if self.after_post is not None:
+            # The bot handles most activities after acknowledging them; a test harness waits here.
+            await self.after_post()
+        return r.status, body
 
     async def install_in_team(self, bot_url: str, team_id: str, *, by: str) -> tuple[int, Any]:
         """cxloop added to a team: conversationUpdate (bot in membersAdded), then installationUpdate."""

@@ -27,6 +27,7 @@ from tests.harness import Clock
 
 APP_ID = "3f1d5c9e-2b7a-4e21-9c0d-00000000c100"
 APP_PASSWORD = "stand-in-client-secret"
+WEBHOOK_SECRET = "teams-harness-webhook-secret"  # CXLOOP_WEBHOOK_SECRET, for surveys posted to /webhooks/generic
 TEAM = "19:general-cx@thread.tacv2"  # a team's id is its General channel's id
 SUPPORT = "19:support-cx@thread.tacv2"
 BILLING = "19:billing-cx@thread.tacv2"
@@ -82,11 +83,12 @@ class TeamsHarness:
                             members=[aad for aad, _ in [*PEOPLE.values(), OUTSIDER]])
         if self.auth:
             self.settings = Settings(teams_app_id=APP_ID, teams_app_password=APP_PASSWORD,
-                                     teams_app_tenant_id=TENANT_ID, teams_app_type="SingleTenant")
+                                     teams_app_tenant_id=TENANT_ID, teams_app_type="SingleTenant",
+                                     cxloop_webhook_secret=WEBHOOK_SECRET)
         else:
             self._env_before = os.environ.get(NO_AUTH_ENV)
             os.environ[NO_AUTH_ENV] = "1"
-            self.settings = Settings()
+            self.settings = Settings(cxloop_webhook_secret=WEBHOOK_SECRET)
         with session_scope(self.engine) as s:
             sync_workspace(s, self.ws)
             link_members(s, {aad: slack for slack, (aad, _) in PEOPLE.items()})
@@ -97,6 +99,8 @@ class TeamsHarness:
         self.services = build_services(self.engine, self.ws, self.settings, runtime=self.rt, teams_auth=auth)
         assert self.services.deliverer is not None and self.services.teams_adapter is not None
         self.services.teams_bot.welcome = self.welcome
+        # Teams activities are handled after their 200 (the inbox): each post waits for that work.
+        self.teams.after_post = self.rt.wait_idle
         self.deliverer = self.services.deliverer
         self.port = self.deliverer.ports["teams"]
         self.port.per_conversation_gap = self.pacing  # type: ignore[attr-defined]
@@ -176,4 +180,4 @@ def dialog_message(body: Any) -> str | None:
 
 
 __all__ = ["TeamsHarness", "teams_workspace", "dialog_card", "dialog_message", "card_of", "text_of", "APP_ID",
-           "TEAM", "SUPPORT", "BILLING", "PEOPLE", "OUTSIDER", "MANAGER", "ALICE", "BOB", "CARLOS", "PRIYA"]
+           "WEBHOOK_SECRET", "TEAM", "SUPPORT", "BILLING", "PEOPLE", "OUTSIDER", "MANAGER", "ALICE", "BOB", "CARLOS", "PRIYA"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 from datetime import timedelta
+from urllib.parse import parse_qs
 
 import aiohttp
 import pytest
@@ -24,7 +26,7 @@ from handlers.serve import build_services
 from handlers.server import build_web_app
 from standins.slack_api import SlackStandIn
 from standins.slack_sender import SlackSender
-from storage.models import Case, InboxItem, Member
+from storage.models import Case, InboxItem, Member, OutboxMessage
 from storage.types import utcnow
 from tests.harness import SIGNING_SECRET, TOKEN, CxHarness
 from tests.conftest import cli_env
@@ -135,15 +137,69 @@ async def test_an_item_that_cannot_be_handled_is_retried_then_marked_failed(engi
     assert calls == list(range(1, inbox.MAX_ATTEMPTS + 1))
 
 
-async def test_a_command_that_cannot_be_stored_is_answered_with_an_apology(engine, monkeypatch):
+async def test_a_request_that_cannot_be_stored_is_not_acknowledged(engine, monkeypatch):
     async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor("r-1"))
+        await cx.deliver()
+
         def broken(*a, **k):  # type: ignore[no-untyped-def]
             raise OperationalError("INSERT INTO inbox", {}, Exception("disk I/O error"))
 
-        monkeypatch.setattr(inbox, "put", broken)
-        reply = await cx.command("U0BOB", "mine")
-        assert "could not take that in" in reply.json()["text"]
-        assert inbox.pending(engine) == 0
+        monkeypatch.setattr(inbox, "put_many", broken)
+        # A command's answer is its HTTP response: the person reads at once that it did not go in.
+        reply = await cx.sender.command("U0BOB", "mine")
+        assert reply.status == 200 and "could not take that in" in reply.json()["text"]
+        assert cx.slack.responses(reply.response_token) == []
+        # A click is not acknowledged (Slack shows the person it failed); an event, Slack retries.
+        click = await cx.sender.click("U0BOB", cx.alert(1), "case_take", channel="C0SUPPORT")
+        assert click.status == 503
+        event = await cx.sender.home_opened("U0BOB")
+        assert event.status == 503
+        await cx.rt.wait_idle()
+        assert owner_of(engine, 1) is None and inbox.pending(engine) == 0
+
+
+async def test_acknowledged_means_stored_the_row_is_committed_before_the_200(engine):
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor("r-1"))
+        await cx.deliver()
+        # The server as `cxloop serve --workers 1` runs it: nothing in this process handles the click.
+        web = build_services(engine, cx.ws, cx.settings, role="web")
+        server = TestServer(build_web_app(web), host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            async with SlackSender(str(server.make_url("/slack/events")), SIGNING_SECRET,
+                                   response_base=cx.slack.response_base) as sender:
+                replies = await asyncio.gather(*(sender.click(user, cx.alert(1), "case_take", channel="C0SUPPORT")
+                                                 for user in ("U0BOB", "U0ALICE", "U0MANAGER")),
+                                               sender.command("U0BOB", "mine"), sender.home_opened("U0BOB"))
+                # Read at the moment the last 200 arrived, before anything else runs on this loop.
+                stored = inbox.pending(engine)
+        finally:
+            await server.close()
+        assert [r.status for r in replies] == [200] * 5
+        assert stored == 5, "every acknowledged request was already in the inbox"
+
+
+async def test_socket_mode_acknowledges_only_once_the_request_is_stored(engine, monkeypatch):
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor("r-1"))
+        await cx.deliver()
+        web = build_services(engine, cx.ws, cx.settings, role="web")
+        payload = json.loads(parse_qs(cx.sender.click_body("U0BOB", cx.alert(1), "case_take",
+                                                           channel="C0SUPPORT").decode())["payload"][0])
+        # Socket Mode hands Bolt a parsed payload; the ack goes back over the WebSocket when dispatch returns.
+        ack = await web.slack_app.async_dispatch(AsyncBoltRequest(body=payload, mode="socket_mode"))
+        assert ack.status == 200 and inbox.pending(engine) == 1
+
+        def broken(*a, **k):  # type: ignore[no-untyped-def]
+            raise OperationalError("INSERT INTO inbox", {}, Exception("disk I/O error"))
+
+        monkeypatch.setattr(inbox, "put_many", broken)
+        ack = await web.slack_app.async_dispatch(AsyncBoltRequest(body=payload, mode="socket_mode"))
+        assert ack.status == 503 and inbox.pending(engine) == 1
 
 
 def _free_port() -> int:
@@ -255,3 +311,86 @@ def test_on_sqlite_workers_poll(engine):
 
     assert listen_for_work(engine, build_services(engine, load_workspace(), Settings(teams_allow_no_auth=True),
                                                   role="worker")) is None
+
+
+async def _eventually(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.1)):
+        found = check()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"still not true after {timeout} s: {check}")
+
+
+def outbox_settled(engine) -> bool:  # type: ignore[no-untyped-def]
+    with Session(engine) as s:
+        return all(row.status == "sent" for row in s.exec(select(OutboxMessage)))
+
+
+async def test_a_click_acknowledged_right_before_a_kill_9_is_handled_after_the_restart(db_url):
+    """`cxloop serve` as deployed, killed with SIGKILL (server and worker) just after a click's 200."""
+    from bot.config import load_workspace
+    from bot.roster import sync_workspace
+    from storage.db import make_engine, session_scope
+    from tests.serve_process import ServeProcess
+
+    engine = make_engine(db_url)
+    ws = load_workspace()
+    with session_scope(engine) as s:
+        sync_workspace(s, ws)
+    record_response(engine, ws, detractor("r-1"))
+
+    def alert() -> dict | None:
+        return next((m for m in slack.messages("C0SUPPORT")
+                     if (m.get("metadata") or {}).get("event_payload", {}).get("key") == "slack:case:1:alert"), None)
+
+    async with SlackStandIn(token=TOKEN) as slack:
+        for uid, person in ws.people.items():
+            slack.add_user(uid, name=person.name, tz=person.tz or "UTC")
+        env = {"DATABASE_URL": db_url, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": slack.api_url}
+        first = await ServeProcess("--workers", "1", env=env).start()
+        try:
+            posted = await _eventually(alert)  # the worker process posted the case's alert
+            await _eventually(lambda: outbox_settled(engine))
+            # Kill the worker first, so nothing handles the click before the crash whatever the timing
+            # (the server starts another only seconds later).
+            [worker] = subprocess.run(["pgrep", "-P", str(first.proc.pid)], capture_output=True, text=True).stdout.split()
+            os.kill(int(worker), signal.SIGKILL)
+            async with SlackSender(first.url + "/slack/events", SIGNING_SECRET,
+                                   response_base=slack.response_base) as sender:
+                reply = await sender.click("U0BOB", posted, "case_take", channel="C0SUPPORT")
+        finally:
+            first.kill_all()
+        assert reply.status == 200, reply.text
+        assert owner_of(engine, 1) is None, "nothing handled the click before the crash"
+        assert inbox.pending(engine) == 1, "but it was stored before it was acknowledged"
+
+        async with ServeProcess("--workers", "1", env=env):
+            await _eventually(lambda: "<@U0BOB>" in str((alert() or {}).get("blocks")))
+        assert owner_of(engine, 1) == "U0BOB"
+        assert inbox.pending(engine) == 0
+    engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it(engine):
+    import threading
+
+    from bot.inbox_writer import put_now
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with engine.execution_options(cx_write=True).begin():  # BEGIN IMMEDIATE
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    held.wait(10)
+    threading.Timer(0.3, release.set).start()
+    [item_id] = put_now(engine, [{"platform": "slack", "kind": "command", "body": "{}",
+                                  "content_type": "application/json"}])
+    holder.join()
+    assert inbox.pending(engine) == 1 and item_id == 1

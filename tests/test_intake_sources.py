@@ -43,8 +43,10 @@ FORMBRICKS_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 
 SIGNED = Settings(cxloop_webhook_secret=GENERIC_SECRET, cxloop_delighted_secret=DELIGHTED_SECRET,
                   cxloop_typeform_secret=TYPEFORM_SECRET, cxloop_formbricks_secret=FORMBRICKS_SECRET)
-UNSIGNED = Settings(cxloop_webhook_secret=None, cxloop_delighted_secret=None,
-                    cxloop_typeform_secret=None, cxloop_formbricks_secret=None)
+NO_SECRETS = Settings(cxloop_webhook_secret=None, cxloop_delighted_secret=None,
+                      cxloop_typeform_secret=None, cxloop_formbricks_secret=None)
+# As the demo and a sandbox run: no secrets, unsigned deliveries allowed for local traffic.
+UNSIGNED = NO_SECRETS.model_copy(update={"cxloop_allow_unsigned_webhooks": True})
 
 WS = parse_workspace({
     "timezone": "Europe/London",
@@ -146,11 +148,31 @@ def test_generic_signature_over_other_bytes_is_401():
         call(parse_generic, body, generic_headers(body, "another-secret"))
 
 
-def test_generic_without_secret_checks_no_signature():
+@pytest.mark.parametrize("parser, variable", [
+    (parse_generic, "CXLOOP_WEBHOOK_SECRET"), (parse_delighted, "CXLOOP_DELIGHTED_SECRET"),
+    (parse_typeform, "CXLOOP_TYPEFORM_SECRET"), (parse_formbricks, "CXLOOP_FORMBRICKS_SECRET")])
+def test_a_source_without_its_secret_refuses_every_delivery_naming_the_setting(parser, variable):
+    for settings in (NO_SECRETS, Settings(**{variable.lower(): "  "})):  # unset, or blank
+        with pytest.raises(Unauthorized) as exc:
+            call(parser, body_of(GENERIC), {"X-Cxloop-Signature": "garbage"}, settings=settings)
+        assert exc.value.status == 401
+        assert f"{variable} is not set" in exc.value.message and "CXLOOP_ALLOW_UNSIGNED_WEBHOOKS" in exc.value.message
+
+
+def test_with_unsigned_webhooks_allowed_a_source_without_secret_checks_no_signature():
     r = one(call(parse_generic, body_of(GENERIC), {"X-Cxloop-Signature": "garbage"}, settings=UNSIGNED))
     assert r.external_id == "r-1042"
-    blank = Settings(cxloop_webhook_secret="  ")
-    one(call(parse_generic, body_of(GENERIC), {}, settings=blank))
+    with pytest.raises(Unauthorized):  # a source that has its secret still checks it
+        call(parse_generic, body_of(GENERIC), {}, settings=UNSIGNED.model_copy(
+            update={"cxloop_webhook_secret": GENERIC_SECRET}))
+
+
+def test_an_unsigned_delighted_comment_update_is_refused_even_when_unsigned_webhooks_are_allowed():
+    body = body_of(delighted_event("survey_response.updated", comment="Rewritten by a stranger."))
+    with pytest.raises(Unauthorized) as exc:
+        call(parse_delighted, body, settings=UNSIGNED)
+    assert "survey_response.updated" in exc.value.message and "CXLOOP_DELIGHTED_SECRET" in exc.value.message
+    assert one(call(parse_delighted, body, delighted_headers(body))).comment == "Rewritten by a stranger."
 
 
 def test_signature_is_checked_before_the_body_is_read():

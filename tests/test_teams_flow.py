@@ -11,7 +11,7 @@ from bot.surveys import build_response
 from handlers.intake.signing import sign_generic
 from standins.bot_connector import card_of, find_actions, find_inputs, text_of
 from tests.teams_harness import (
-    ALICE, BOB, MANAGER, OUTSIDER, SUPPORT, TEAM, TeamsHarness, dialog_card, dialog_message,
+    ALICE, BOB, MANAGER, OUTSIDER, SUPPORT, TEAM, WEBHOOK_SECRET, TeamsHarness, dialog_card, dialog_message,
 )
 
 
@@ -50,7 +50,7 @@ async def test_webhook_to_card_take_eight_steps_and_close_the_loop(engine):
         base = cx.bot_url.rsplit("/api/messages", 1)[0]
         async with aiohttp.ClientSession() as http:
             async with http.post(base + "/webhooks/generic", data=body,
-                                 headers={"X-Cxloop-Signature": sign_generic(body, "unused")}) as r:
+                                 headers={"X-Cxloop-Signature": sign_generic(body, WEBHOOK_SECRET)}) as r:
                 assert r.status == 202, await r.text()
         assert await cx.deliver() == 1
         posts = cx.teams.posts(SUPPORT)

@@ -10,9 +10,12 @@ and either returns a `Parsed` or raises an `IntakeError` whose `status` is the H
 signature first (on the raw bytes), then the body, then the fields, so an unsigned request learns
 nothing about what a valid body looks like.
 
-A signature is checked only when that source's secret is set: `CXLOOP_WEBHOOK_SECRET` (generic),
-`CXLOOP_DELIGHTED_SECRET` (the Delighted project's API key), `CXLOOP_TYPEFORM_SECRET` (the
-webhook's secret), `CXLOOP_FORMBRICKS_SECRET` (the webhook's `whsec_...` signing secret).
+Intake fails closed: a source answers 401 unless its secret is set and the signature checks out:
+`CXLOOP_WEBHOOK_SECRET` (generic), `CXLOOP_DELIGHTED_SECRET` (the Delighted project's API key),
+`CXLOOP_TYPEFORM_SECRET` (the webhook's secret), `CXLOOP_FORMBRICKS_SECRET` (the webhook's
+`whsec_...` signing secret). `CXLOOP_ALLOW_UNSIGNED_WEBHOOKS=1` lets a source without its secret
+take unsigned deliveries, for local traffic only (the demo, a sandbox); even then a Delighted
+`survey_response.updated`, which rewrites a stored comment, must be signed.
 
 Which events are stored (anything else comes back as `Parsed.ignored`, not as an error):
 
@@ -341,11 +344,40 @@ def _now(now: datetime) -> datetime:
     return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
 
 
-def _authenticate(check: Callable[[], None]) -> None:
+SECRET_SETTINGS = {
+    GENERIC: "cxloop_webhook_secret",
+    DELIGHTED: "cxloop_delighted_secret",
+    TYPEFORM: "cxloop_typeform_secret",
+    FORMBRICKS: "cxloop_formbricks_secret",
+}
+"""Each source's secret, as the Settings field (the environment variable is its upper-case name)."""
+
+ALLOW_UNSIGNED_ENV = "CXLOOP_ALLOW_UNSIGNED_WEBHOOKS"
+
+
+def secret_for(source: str, settings: Settings) -> str | None:
+    """The source's configured secret, or None when it is unset or blank."""
+    return _secret(getattr(settings, SECRET_SETTINGS[source]))
+
+
+def _authenticate(source: str, settings: Settings, check: Callable[[str], None]) -> bool:
+    """Check the source's signature with `check(secret)`; True when the delivery is signed.
+
+    Without the secret the delivery is refused, naming why, unless unsigned webhooks are allowed
+    (then False: the caller stores it unsigned).
+    """
+    secret = secret_for(source, settings)
+    if secret is None:
+        if settings.cxloop_allow_unsigned_webhooks:
+            return False
+        raise Unauthorized(f"{source} webhooks are refused: {SECRET_SETTINGS[source].upper()} is not set, so no "
+                           f"signature can be checked (set it; {ALLOW_UNSIGNED_ENV}=1 accepts unsigned deliveries, "
+                           f"for local testing only)")
     try:
-        check()
+        check(secret)
     except SignatureError as exc:
         raise Unauthorized(f"bad or missing signature: {exc}") from None
+    return True
 
 
 def _kind(value: Any) -> Any:
@@ -365,16 +397,15 @@ def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings
     """cxloop's own shape (DESIGN.md):
 
     `{"id", "survey", "score", "comment", "customer": {"id", "name", "email"}, "touchpoint",
-    "responded_at"}`, signed with `X-Cxloop-Signature` when CXLOOP_WEBHOOK_SECRET is set. The flat
+    "responded_at"}`, signed with `X-Cxloop-Signature` keyed with CXLOOP_WEBHOOK_SECRET. The flat
     `customer_id`, `customer_name` and `customer_email` of the CSV import are accepted too.
     `responded_at` (ISO-8601, or Unix seconds) defaults to the time of receipt. Other keys are
     kept in `raw` and otherwise ignored. The rules every source shares are ResponseIn's
     (bot/surveys.py): text fields must be JSON strings, and the answer time must lie in the accepted
     window (2000-01-01 to a day after `now`).
     """
-    secret = _secret(settings.cxloop_webhook_secret)
-    if secret:
-        _authenticate(lambda: signing.verify_generic(body, header(headers, signing.GENERIC_HEADER), secret))
+    _authenticate(GENERIC, settings,
+                  lambda secret: signing.verify_generic(body, header(headers, signing.GENERIC_HEADER), secret))
     payload = _object_body(body, "one survey response")
     f = _Fields(GENERIC, payload, now)
     f.put("external_id", payload.get("id"), "id")
@@ -423,9 +454,9 @@ def parse_delighted(body: bytes, headers: Mapping[str, str], *, settings: Settin
     touchpoint is the person property "Touchpoint" when present, else
     `sources.delighted_touchpoint`.
     """
-    secret = _secret(settings.cxloop_delighted_secret)
-    if secret:
-        _authenticate(lambda: signing.verify_delighted(body, header(headers, signing.DELIGHTED_HEADER), secret))
+    signed = _authenticate(
+        DELIGHTED, settings, lambda secret: signing.verify_delighted(body, header(headers, signing.DELIGHTED_HEADER),
+                                                                     secret))
     payload = _object_body(body, "a Delighted event")
     event_id = _event_id(payload.get("event_id"))
     event_type = payload.get("event_type")
@@ -434,6 +465,10 @@ def parse_delighted(body: bytes, headers: Mapping[str, str], *, settings: Settin
     if event_type not in (DELIGHTED_CREATED, DELIGHTED_UPDATED):
         return Parsed(source=DELIGHTED, event_id=event_id, event_type=event_type,
                       ignored=f"Delighted event {event_type!r} carries no survey response to store")
+    if event_type == DELIGHTED_UPDATED and not signed:
+        # Response ids are sequential: an unsigned update could rewrite anyone's stored comment.
+        raise Unauthorized(f"Delighted {DELIGHTED_UPDATED} rewrites a stored comment and is accepted only signed "
+                           f"(set CXLOOP_DELIGHTED_SECRET), even with {ALLOW_UNSIGNED_ENV}=1")
     ed = payload.get("event_data")
     if not isinstance(ed, dict):
         problem = "is required" if ed is None else "must be an object"
@@ -556,9 +591,8 @@ def parse_typeform(body: bytes, headers: Mapping[str, str], *, settings: Setting
     a hidden field); the touchpoint is the hidden field `touchpoint_hidden` when set and present,
     else the form's fixed `touchpoint`. An unconfigured form is 422 naming `form_response.form_id`.
     """
-    secret = _secret(settings.cxloop_typeform_secret)
-    if secret:
-        _authenticate(lambda: signing.verify_typeform(body, header(headers, signing.TYPEFORM_HEADER), secret))
+    _authenticate(TYPEFORM, settings,
+                  lambda secret: signing.verify_typeform(body, header(headers, signing.TYPEFORM_HEADER), secret))
     payload = _object_body(body, "a Typeform event")
     event_id = _event_id(payload.get("event_id"))
     event_type = payload.get("event_type")
@@ -635,9 +669,7 @@ def parse_formbricks(body: bytes, headers: Mapping[str, str], *, settings: Setti
     `data.surveyId`.
     """
     now = _now(now)
-    secret = _secret(settings.cxloop_formbricks_secret)
-    if secret:
-        _authenticate(lambda: signing.verify_standard_webhook(body, headers, secret, now=now))
+    _authenticate(FORMBRICKS, settings, lambda secret: signing.verify_standard_webhook(body, headers, secret, now=now))
     event_id = _event_id(header(headers, signing.WEBHOOK_ID_HEADER))
     payload = decode_json(body)
     prefix = ""

@@ -1,7 +1,8 @@
 """Acknowledge at once, handle after: Slack requests through the inbox (bot/inbox.py).
 
-The front app (the one Slack's HTTP requests or Socket Mode reach) checks the signature, answers
-slash commands, button clicks and events with an empty 200 at once, and stores their payload. A
+The front app (the one Slack's HTTP requests or Socket Mode reach) checks the signature, stores
+the payload of slash commands, button clicks and events, and once the row is committed answers
+them with an empty 200 (bot/inbox_writer.py commits requests that arrive together at once). A
 worker app with the same listeners, which runs each one to its end before returning
 (`process_before_response`), then handles the stored payload, in this process or a worker process.
 Modal submissions stay in the front app: their answer (validation errors) is the HTTP response.
@@ -10,18 +11,16 @@ Over HTTP, `take` does the same before Bolt's dispatch, which the hot path does 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 
-from bot import inbox
+from bot.inbox_writer import InboxWriter
 from bot.runtime import Runtime
 from storage.models import InboxItem
 
@@ -42,78 +41,63 @@ def deferred_kind(body: dict[str, Any]) -> str | None:
 
 def lane_of(body: dict[str, Any]) -> str | None:
     """Whose request this is: one person's requests are handled in the order they were made."""
-    user = body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+    user: Any = body.get("user_id")
+    for holder in (body.get("user"), body.get("event")):
+        if not user and isinstance(holder, dict):
+            user = holder.get("id") if holder is body.get("user") else holder.get("user")
     return f"slack:{user}" if isinstance(user, str) and user else None
+
+
+NOT_STORED = "cxloop could not take that in just now. Please try again."
 
 
 class SlackInbox:
     """Stores deferred requests and, as an inbox handler, runs them through the worker app."""
 
-    def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, handle_here: bool):
+    def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, writer: InboxWriter | None = None,
+                 on_stored: Callable[[], None] | None = None):
         self.rt = rt
         self.worker_app = worker_app
-        self.verifier = SignatureVerifier(rt.settings.slack_signing_secret or "")
-        # In one-process mode, stored items are handled right away by this process's worker;
+        self.writer = writer or InboxWriter(rt.engine, rt.for_ack)
+        # In one-process mode, what was stored is handled right away (bot.inbox_writer.HandleSoon);
         # otherwise worker processes poll the inbox.
-        self.worker = inbox.InboxWorker(rt.engine, self.handle) if handle_here else None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_stored = on_stored
 
-    def take(self, raw: str, headers: Any) -> bool:
-        """The HTTP fast path, before Bolt: a signed, deferrable request is stored and True returned
-        (answer 200 at once); anything else (a bad signature included) is left to the front app."""
-        if not self.verifier.is_valid(
-                body=raw, timestamp=headers.get("X-Slack-Request-Timestamp"),
-                signature=headers.get("X-Slack-Signature")):
-            return False  # Bolt answers 401
-        try:
-            body = parse_body(raw, headers.get("Content-Type"))
-        except ValueError:
-            return False
-        kind = deferred_kind(body) if isinstance(body, dict) else None
+    async def take(self, body: dict[str, Any]) -> BoltResponse | None:
+        """The HTTP fast path, before Bolt, for a request whose signature was checked: a deferrable
+        one is stored and its answer returned; None leaves it to the front app (Bolt)."""
+        kind = deferred_kind(body)
         if kind is None:
-            return False
-        self._defer(kind, body)
-        return True
-
-    def _defer(self, kind: str, body: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._store(kind, body))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            return None
+        return await self.accept(kind, body)
 
     def install(self, front: AsyncApp) -> None:
-        """Put the acknowledge-and-store middleware in front of `front`'s own."""
+        """Put the store-then-acknowledge middleware in front of `front`'s own (Socket Mode's path:
+        the acknowledgement goes back over the WebSocket only once this returns)."""
 
         @front.middleware
-        async def acknowledge_then_store(body: dict[str, Any], next) -> BoltResponse | None:  # type: ignore[no-untyped-def]
+        async def store_then_acknowledge(body: dict[str, Any], next) -> BoltResponse | None:  # type: ignore[no-untyped-def]
             kind = deferred_kind(body)
             if kind is None:
                 return await next()
-            self._defer(kind, body)
-            return BoltResponse(status=200, body="")
+            return await self.accept(kind, body)
 
-    async def _store(self, kind: str, body: dict[str, Any]) -> None:
-        async with self.rt.track():
-            try:
-                await self.rt.for_ack(lambda: inbox.put(self.rt.engine, platform="slack", kind=kind, lane=lane_of(body),
-                                                        body=json.dumps(body), content_type="application/json"))
-            except Exception:
-                log.exception("could not store a Slack %s; telling the user", kind)
-                await self._apologise(body)
-                return
-            if self.worker is not None:
-                await self.worker.drain()
-
-    async def _apologise(self, body: dict[str, Any]) -> None:
-        url = body.get("response_url") or next(iter(body.get("response_urls") or []), {}).get("response_url")
-        if not url:
-            return
-        from slack_sdk.webhook.async_client import AsyncWebhookClient
-
+    async def accept(self, kind: str, body: dict[str, Any]) -> BoltResponse:
+        """Store the request, then acknowledge it: the 200 goes out only once the row is committed."""
         try:
-            await AsyncWebhookClient(url).send(response_type="ephemeral", replace_original=False,
-                                               text="cxloop could not take that in just now. Please try again.")
+            await self.writer.put({"platform": "slack", "kind": kind, "lane": lane_of(body), "body": json.dumps(body),
+                                   "content_type": "application/json"})
         except Exception:
-            log.exception("could not tell the user their request was not stored")
+            log.exception("could not store a Slack %s; it is not acknowledged", kind)
+            if kind == "command":
+                # The command's own answer: the person reads it at once and can type it again.
+                return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": NOT_STORED}),
+                                    headers={"content-type": "application/json"})
+            # Not acknowledged: Slack retries an event, and shows the person that their click failed.
+            return BoltResponse(status=503, body="")
+        if self.on_stored is not None:
+            self.on_stored()
+        return BoltResponse(status=200, body="")
 
     async def handle(self, item: InboxItem) -> str | None:
         """Run a stored request through the worker app's listeners, to their end."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 from urllib.parse import urlparse
 
@@ -13,11 +12,11 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from requests import RequestException
 
+from handlers.body import BodyTooLarge, NotJson, loads, read_body, too_large
 from handlers.teams.guard import refusal
+from handlers.teams.inbox import TeamsInbox, deferred
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 1024 * 1024  # Teams activities are a few KB; this is generous
 
 
 def _is_local(url: str | None) -> bool:
@@ -31,25 +30,27 @@ def _is_local(url: str | None) -> bool:
 
 
 def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authenticated: bool,
-               tenant_id: str | None = None) -> None:
+               tenant_id: str | None = None, inbox: TeamsInbox | None = None) -> None:
     """Mount the Bot Framework messaging endpoint: Teams only, real people only, and with `tenant_id` only that
-    organisation (`guard.py`)."""
+    organisation (`guard.py`). With `inbox`, activities other than invokes are stored and acknowledged, and
+    handled after."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "expected application/json"}, status=415)
-        too_big = web.json_response({"error": "body over 1 MiB"}, status=413)
-        if (request.content_length or 0) > MAX_BODY:
-            return too_big
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > MAX_BODY:
-                return too_big
         try:
-            data = json.loads(body)
+            raw = await read_body(request)
+        except BodyTooLarge as exc:
+            return too_large(exc)
+        # The token is checked against the activity (its serviceUrl), so the body is parsed first:
+        # within bounds (nesting included), and any failure is a 400.
+        try:
+            data = loads(raw)
+        except NotJson as exc:
+            return web.json_response({"error": f"not a Bot Framework activity: {exc}"}, status=400)
+        try:
             activity = Activity().deserialize(data) if isinstance(data, dict) else None
-        except (ValueError, TypeError, AttributeError):
+        except Exception:  # noqa: BLE001 - msrest raises DeserializationError, TypeError, ValueError...
             activity = None
         if activity is None or not activity.type:
             return web.json_response({"error": "not a Bot Framework activity"}, status=400)
@@ -68,11 +69,21 @@ def add_routes(app: web.Application, adapter: CloudAdapter, bot: Bot, *, authent
             return web.json_response({"error": "cannot check the token now"}, status=503)
         except Exception as exc:  # botbuilder raises PermissionError, PyJWT errors, bare Exceptions
             log.warning("teams: refused a request with a bad or missing token: %s", type(exc).__name__)
-            return web.json_response({"error": "unauthorized"}, status=401)
+            why = ("no Authorization header (a Bot Framework token is required)" if header is None
+                   else f"the Bot Framework token was refused ({type(exc).__name__}: {str(exc)[:200]})")
+            return web.json_response({"error": f"unauthorized: {why}"}, status=401)
         refused = refusal(activity, tenant_id=tenant_id)
         if refused is not None:
             log.warning("teams: refused an activity: %s", refused.reason)
             return web.json_response({"error": refused.answer}, status=403)
+        if inbox is not None and deferred(activity):
+            try:
+                await inbox.accept(activity, data, auth)
+            except Exception:
+                # Not acknowledged, so the Bot Framework delivers it again later.
+                log.exception("teams: could not store a %s activity; it is not acknowledged", activity.type)
+                return web.json_response({"error": "cxloop could not store this activity; try again"}, status=503)
+            return web.Response(status=200)
         invoke = await adapter.process_activity(auth, activity, bot.on_turn)
         if invoke is not None:
             body = invoke.body
