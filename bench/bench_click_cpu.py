@@ -80,11 +80,11 @@ async def open_cases(url: str, api_url: str, n: int, config: Path) -> list[dict[
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.config import Settings, load_workspace
-    from bot.intake import record_response
-    from bot.notify import alert_key
-    from bot.roster import sync_workspace
-    from bot.runtime import Runtime
-    from bot.surveys import build_response
+    from bot.intake.store import record_response
+    from bot.cases.notify import alert_key
+    from bot.people.roster import sync_workspace
+    from bot.machinery.runtime import Runtime
+    from bot.intake.surveys import build_response
     from handlers.serve import make_deliverer
     from storage.db import make_engine, session_scope
 

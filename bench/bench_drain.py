@@ -63,7 +63,7 @@ def workspace_data(channels: int) -> dict[str, Any]:
 async def worker_main(args: argparse.Namespace) -> None:
     """What `cxloop work` runs for delivery: the outbox worker, woken by notifications on PostgreSQL."""
     from bot.config import Settings, parse_workspace
-    from bot.runtime import Runtime
+    from bot.machinery.runtime import Runtime
     from handlers.serve import LISTENING_POLL, OUTBOX_POLL, listen_for_work, make_deliverer
     from handlers.server import Services
     from storage.db import make_engine
@@ -108,10 +108,10 @@ async def run(args: argparse.Namespace, url: str) -> bool:
     from sqlmodel import Session
 
     from bot.config import parse_workspace
-    from bot.intake import record_response
-    from bot.notify import alert_key
-    from bot.roster import sync_workspace
-    from bot.surveys import build_response
+    from bot.intake.store import record_response
+    from bot.cases.notify import alert_key
+    from bot.people.roster import sync_workspace
+    from bot.intake.surveys import build_response
     from standins.slack_api import SlackStandIn
     from storage.db import make_engine, session_scope
     from storage.models import Case, OutboxMessage

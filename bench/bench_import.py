@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
 
     from bot.config import load_workspace
-    from bot.csv_import import import_csv
+    from bot.intake.csv_import import import_csv
     from storage.db import make_engine
 
     ws = load_workspace()

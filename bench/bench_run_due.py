@@ -26,7 +26,7 @@ def build(url: str, n: int, due: int) -> float:
     from sqlmodel import Session
 
     from bot.config import load_workspace
-    from bot.roster import sync_workspace, team_members
+    from bot.people.roster import sync_workspace, team_members
     from storage.db import make_engine, session_scope
     from storage.models import Case, SurveyResponse
 
@@ -68,7 +68,7 @@ def measure(url: str, n: int, due: int) -> list[object]:
     from sqlalchemy import func, select
 
     from bot.config import Settings, load_workspace
-    from bot.schedule import run_due_jobs
+    from bot.machinery.schedule import run_due_jobs
     from handlers.jobs import run_due
     from storage.db import make_engine
     from storage.models import CaseNudge, OutboxMessage
@@ -84,7 +84,7 @@ def measure(url: str, n: int, due: int) -> list[object]:
                 OutboxMessage.dedupe_key.like("%_overdue%") | OutboxMessage.dedupe_key.like("%_soon%"))).scalar_one()
         return rows, queued
 
-    from bot.nudges import queue_due_nudges
+    from bot.nudges.jobs import queue_due_nudges
 
     started = time.perf_counter()
     queued = queue_due_nudges(engine, ws, T)

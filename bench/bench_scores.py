@@ -53,7 +53,7 @@ def build(rows: int, workdir: Path) -> str:
     import bench_import
 
     from bot.config import load_workspace
-    from bot.csv_import import import_csv
+    from bot.intake.csv_import import import_csv
     from storage.db import make_engine, upgrade
 
     csv_path = workdir / "responses.csv"
@@ -80,7 +80,7 @@ def timed(fn, repeat: int) -> tuple[float, float, float]:  # type: ignore[no-unt
 
 
 def bench(url: str, repeat: int, label: str) -> None:
-    from bot.scores import compute_scores, scores_document
+    from bot.reporting.scores import compute_scores, scores_document
     from storage.db import make_engine
 
     engine = make_engine(url)

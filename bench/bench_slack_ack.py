@@ -142,11 +142,11 @@ class Servers:
 
         from _common import migrated_sqlite
         from bot.config import Settings, load_workspace
-        from bot.intake import record_response
-        from bot.notify import alert_key
-        from bot.roster import sync_workspace
-        from bot.runtime import Runtime
-        from bot.surveys import build_response
+        from bot.intake.store import record_response
+        from bot.cases.notify import alert_key
+        from bot.people.roster import sync_workspace
+        from bot.machinery.runtime import Runtime
+        from bot.intake.surveys import build_response
         from handlers.serve import build_services
         from handlers.server import build_web_app
         from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -277,7 +277,7 @@ class Servers:
                     concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="asyncio"))
             elif w == "workspace-cache":
                 # Runtime.workspace re-checks the database on every access; cache it for 5 s instead.
-                from bot.runtime import Runtime
+                from bot.machinery.runtime import Runtime
 
                 prop = Runtime.__dict__.get("workspace")
                 if not isinstance(prop, property):
@@ -357,7 +357,7 @@ class Servers:
     async def idle(self) -> None:
         """Wait until acknowledged work has finished, here and in the worker processes (the outbox
         worker may still be pacing posts)."""
-        from bot.inbox import pending
+        from bot.machinery.inbox import pending
 
         started = time.monotonic()
         while True:
@@ -451,20 +451,20 @@ KEY_FUNCTIONS = [
     "slack_sdk/web/async_base_client.py:AsyncWebClient.api_call",
     "aiohttp/connector.py:TCPConnector.connect",
     "concurrent/futures/thread.py:_WorkItem.run",
-    "bot/runtime.py:Runtime.transaction",
+    "bot/machinery/runtime.py:Runtime.transaction",
     "handlers/slack/listeners.py:actor_of",
-    "bot/runtime.py:Runtime.workspace",
-    "bot/commands.py:dispatch",
-    "bot/commands.py:_help",
-    "bot/commands.py:_mine",
-    "bot/commands.py:_case_line",
-    "bot/cases.py:load_view",
-    "bot/cases.py:take",
-    "bot/notify.py:publish_change",
-    "bot/notify.py:refresh_homes",
+    "bot/machinery/runtime.py:Runtime.workspace",
+    "bot/console/registry.py:dispatch",
+    "bot/console/registry.py:_help",
+    "bot/console/registry.py:_mine",
+    "bot/console/registry.py:_case_line",
+    "bot/cases/service.py:load_view",
+    "bot/cases/service.py:take",
+    "bot/cases/notify.py:publish_change",
+    "bot/cases/notify.py:refresh_homes",
     "storage/db.py:session_scope",
-    "bot/outbox.py:Deliverer._deliver_one",
-    "bot/outbox.py:_claim",
+    "bot/machinery/outbox.py:Deliverer._deliver_one",
+    "bot/machinery/outbox.py:_claim",
 ]
 
 

@@ -52,7 +52,7 @@ P99_TARGET = 1.5
 def workspace_yaml(channels: int) -> str:
     """Teams with a channel and a touchpoint each; no digest or Customer Service Week during the run."""
     # The digest falls due 12 hours from now, and the one before is more than the 6 days old that
-    # bot/digest.py catches up on: nothing is posted besides the alerts.
+    # bot/reporting/digest.py catches up on: nothing is posted besides the alerts.
     due = datetime.now(timezone.utc) + timedelta(hours=12)
     teams = [{"key": f"team-{i:02d}", "name": f"Team {i:02d}", "slack_channel": f"C0ALERT{i:02d}",
               "touchpoints": [f"tp-{i:02d}"]} for i in range(channels)]

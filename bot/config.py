@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 # Their home before bot/settings.py: many import them from here.
 from bot.errors import ConfigError  # noqa: F401
 from bot.settings import Settings  # noqa: F401
-from bot.surveys import SurveyKind
+from bot.intake.surveys import SurveyKind
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_WORKSPACE = DATA / "workspace.yaml"

@@ -2,7 +2,7 @@
 
 Every command imports what it uses inside its own function, and only that: `cxloop --help` builds the
 parser from the standard library alone, and `cxloop scores --json` on a SQLite file at head needs only
-the standard library and bot/scores.py: no SQLAlchemy, Alembic (the database is checked to be at head
+the standard library and bot/reporting/scores.py: no SQLAlchemy, Alembic (the database is checked to be at head
 with one query), Slack, Teams, OpenAI, matplotlib, rich, or the workspace's models unless a date has
 to be read in its time zone.
 bench/bench_cli_start.py measures it; tests/test_cli_start.py checks which modules are loaded.
@@ -77,8 +77,8 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
     """Migrate, load the workspace, and make sure its people exist in the database. The workspace
     returned has the team settings changed in chat applied, unless `effective` is False (a server's
     Runtime applies them itself, and re-reads them when they change)."""
-    from bot.roster import sync_workspace
-    from bot.teamconfig import effective_workspace
+    from bot.people.roster import sync_workspace
+    from bot.people.teams import effective_workspace
     from storage.db import session_scope
 
     ws = _workspace(settings)
@@ -94,7 +94,7 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
 def cmd_scores(args: argparse.Namespace, settings: Settings | None) -> int:
     """Scores; started without pydantic (`settings` is None): the database URL and the workspace path
     are the only settings it reads, straight from DATABASE_URL and CXLOOP_CONFIG."""
-    from bot.scores import compute_scores, compute_scores_sqlite, scores_document
+    from bot.reporting.scores import compute_scores, compute_scores_sqlite, scores_document
     from storage.location import default_url
     from storage.revision import sqlite_at_head
 

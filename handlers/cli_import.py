@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from bot.config import Workspace
-    from bot.csv_import import ImportReport
+    from bot.intake.csv_import import ImportReport
 
-# The same as bot.csv_import's (a test checks): repeated here so that building the `cxloop` parser,
+# The same as bot.intake.csv_import's (a test checks): repeated here so that building the `cxloop` parser,
 # which every command does, does not import the import machinery.
 FIELDS = ("id", "survey", "score", "comment", "customer_id", "customer_name", "customer_email", "touchpoint",
           "responded_at")
@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def parse_map(items: list[str]) -> dict[str, str]:
     """['Response ID=id', 'NPS=score'] -> {'Response ID': 'id', 'NPS': 'score'}; CsvImportError if malformed."""
-    from bot.csv_import import CsvImportError
+    from bot.intake.csv_import import CsvImportError
 
     mapping: dict[str, str] = {}
     for item in items or []:
@@ -61,7 +61,7 @@ def parse_map(items: list[str]) -> dict[str, str]:
 def print_report(out: Console, report: ImportReport) -> None:
     from rich.markup import escape
 
-    from bot.csv_import import iter_errors
+    from bot.intake.csv_import import iter_errors
 
     if report.rejected:
         out.print(f"Rejected rows ({report.rejected}):", highlight=False)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, engine, ws: Workspace) -> int:  # type: ignore
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
-    from bot.csv_import import CsvImportError, ImportInterrupted, import_csv
+    from bot.intake.csv_import import CsvImportError, ImportInterrupted, import_csv
 
     out = Console()
     err = Console(stderr=True)

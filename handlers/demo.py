@@ -16,9 +16,9 @@ from rich.rule import Rule
 from rich.table import Table
 
 from bot.config import DATA, Settings, load_workspace
-from bot.roster import sync_workspace
-from bot.runtime import Runtime
-from bot.scores import compute_scores
+from bot.people.roster import sync_workspace
+from bot.machinery.runtime import Runtime
+from bot.reporting.scores import compute_scores
 from handlers.intake.signing import sign_generic
 from handlers.serve import build_services
 from handlers.server import build_web_app
@@ -131,7 +131,7 @@ class Demo:
                 + f".\nThe demo's clock reads {self.clock.now:%A %d %B %Y, %H:%M} UTC.")
 
         self.scene("1 · Twelve weeks of survey answers arrive")
-        from bot.csv_import import import_csv
+        from bot.intake.csv_import import import_csv
 
         report = import_csv(self.engine, self.ws, SAMPLE, mapping=None, open_cases="recent", now=self.clock.now)
         c.print(f"Imported {report.imported} responses from {SAMPLE.name} "

@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.config import Settings, Workspace
-from bot.housekeeping import prune
-from bot.outbox import Deliverer
-from bot.schedule import run_due_jobs
+from bot.machinery.housekeeping import prune
+from bot.machinery.outbox import Deliverer
+from bot.machinery.schedule import run_due_jobs
 from handlers.platforms import delivery_ports
 from storage.db import session_scope
 from storage.models import Case, Member
@@ -43,7 +43,7 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
         log.warning("could not refresh time zones: %r", exc)
     import asyncio
 
-    from bot.teamconfig import effective_workspace
+    from bot.people.teams import effective_workspace
 
     with Session(engine) as s:
         ws = effective_workspace(s, ws)
@@ -56,7 +56,7 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
         log.exception("pruning finished work records failed")
         summary["pruned"] = f"failed: {exc!r}"[:300]
     if deliverer is None:
-        from bot.runtime import Runtime
+        from bot.machinery.runtime import Runtime
         from handlers.serve import make_deliverer
 
         deliverer = make_deliverer(Runtime(engine=engine, workspace=ws, settings=settings))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.config import Settings
-from bot.outbox import ChatPort
+from bot.machinery.outbox import ChatPort
 
 
 def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None) -> list[ChatPort]:

@@ -14,8 +14,8 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from bot.config import Settings, Workspace
-from bot.outbox import Deliverer
-from bot.runtime import Runtime
+from bot.machinery.outbox import Deliverer
+from bot.machinery.runtime import Runtime
 from handlers.platforms import delivery_ports
 from handlers.server import Services, build_web_app
 from storage import listen
@@ -30,8 +30,8 @@ def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-de
         return None
     from sqlmodel import Session, select
 
-    from bot.home import home_view
-    from bot.roster import actor_for
+    from bot.console.home import home_view
+    from bot.people.roster import actor_for
     from storage.models import Member
 
     with Session(rt.engine) as s:
@@ -67,8 +67,8 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
     services = Services(runtime=rt, role=role)
     # Requests from both chats are stored together (group commit), and handled by one inbox worker.
-    from bot.inbox import Handler, InboxWorker
-    from bot.inbox_writer import HandleSoon, InboxWriter, by_platform
+    from bot.machinery.inbox import Handler, InboxWorker
+    from bot.machinery.inbox_writer import HandleSoon, InboxWriter, by_platform
 
     writer = InboxWriter(engine, rt.for_ack)
     handlers: dict[str, Handler] = {}

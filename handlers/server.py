@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.outbox import Deliverer
-from bot.runtime import Runtime
+from bot.machinery.outbox import Deliverer
+from bot.machinery.runtime import Runtime
 from handlers.body import MAX_BODY
 from storage.db import ping
 

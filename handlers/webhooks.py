@@ -8,8 +8,8 @@ import logging
 from aiohttp import web
 
 from bot.config import Settings
-from bot.intake import IntakeResult, record_comment_update, record_response
-from bot.runtime import Runtime
+from bot.intake.store import IntakeResult, record_comment_update, record_response
+from bot.machinery.runtime import Runtime
 from handlers.body import BodyTooLarge, read_body
 from handlers.intake import sources
 from handlers.intake.sources import IntakeError, PayloadTooLarge, UnknownSource

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.config import Settings, Workspace, load_workspace, parse_workspace
-from bot.roster import sync_workspace
-from bot.runtime import Runtime
+from bot.people.roster import sync_workspace
+from bot.machinery.runtime import Runtime
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from handlers.teams import NO_AUTH_ENV

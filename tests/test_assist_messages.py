@@ -9,7 +9,7 @@ from bot.assist.messages import (
     MAX_REGENERATIONS, AssistAction, AssistForm, discarded_form, draft_button, draft_form, drafting_form,
     insight_context, summary_blocks,
 )
-from bot.messages import Actions, Button, Context, Quote, TextInput, plain
+from bot.chat.messages import Actions, Button, Context, Quote, TextInput, plain
 from handlers.slack import render
 
 LONG = "Waited on hold. " * 400

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session, func, select
 
-from bot import cases
-from bot.intake import record_response
-from bot.notify import publish_change
-from bot.roster import actor_for, member_by_slack
-from bot.surveys import build_response
+from bot.cases import service as cases
+from bot.intake.store import record_response
+from bot.cases.notify import publish_change
+from bot.people.roster import actor_for, member_by_slack
+from bot.intake.surveys import build_response
 from handlers.jobs import run_due
 from standins.openai_api import OpenAIStandIn
 from storage.db import session_scope

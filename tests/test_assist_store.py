@@ -18,10 +18,10 @@ from bot.assist.store import (
     theme_scores, week_summary,
 )
 from bot.assist.usage import DbUsage
-from bot.cases import load_view
+from bot.cases.service import load_view
 from bot.config import Settings, load_workspace
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from standins.openai_api import OpenAIStandIn
 from storage.db import session_scope
 from storage.models import AssistUsage, Case, CaseEvent, JobClaim, OutboxMessage, ResponseTheme, SurveyResponse

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import Session, select
 
-from bot import cases
+from bot.cases import service as cases
 from bot.config import load_workspace
 from bot.errors import BadInput, InvalidState
-from bot.intake import record_response
-from bot.resolved import STEPS, CaseStatus, ResolvedStep
-from bot.roster import actor_for, member_by_slack, sync_workspace
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.cases.resolved import STEPS, CaseStatus, ResolvedStep
+from bot.people.roster import actor_for, member_by_slack, sync_workspace
+from bot.intake.surveys import build_response
 from storage.db import session_scope
 from storage.models import Case, CaseEvent, CaseStep
 

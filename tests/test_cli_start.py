@@ -49,7 +49,7 @@ def test_scores_json_on_a_database_at_head_loads_nothing_heavy(engine, db_url):
     doc = json.loads(run.stdout)
     assert doc == {"since": None, "until": None, "by": None, "groups": [EMPTY_GROUP]}
     assert not tops(modules) & HEAVY, sorted(tops(modules) & HEAVY)
-    assert "bot.scores" in modules
+    assert "bot.reporting.scores" in modules
     if db_url.startswith("sqlite"):
         assert "sqlalchemy" not in tops(modules)  # a SQLite file at head is read through sqlite3
     else:

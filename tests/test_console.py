@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from storage.models import AuditEntry, Member, TeamMembership
 from tests.harness import CxHarness
 
@@ -145,7 +145,7 @@ async def test_team_setup_in_chat_overrides_the_yaml_and_is_audited(engine):
             bob = s.exec(select(Member).where(Member.slack_user_id == "U0BOB")).one()
             assert s.exec(select(TeamMembership).where(TeamMembership.member_id == bob.id)).one().removed
         # a restart re-reads the YAML; Bob stays removed and the overrides stay
-        from bot.roster import sync_workspace
+        from bot.people.roster import sync_workspace
         from storage.db import session_scope
 
         with session_scope(engine) as s:
@@ -167,7 +167,7 @@ async def test_admin_creates_teams_and_sets_roles(engine):
         with Session(engine) as s:
             assert s.exec(select(AuditEntry).where(AuditEntry.action == "role")).one().new == "manager"
         # Bob's new role survives a restart that re-reads the YAML
-        from bot.roster import sync_workspace
+        from bot.people.roster import sync_workspace
         from storage.db import session_scope
 
         with session_scope(engine) as s:
@@ -178,7 +178,7 @@ async def test_admin_creates_teams_and_sets_roles(engine):
 async def test_commands_are_acknowledged_at_once_and_answered_on_the_response_url(engine, monkeypatch):
     import time
 
-    import bot.console as console
+    import bot.console.commands as console
 
     real = console.compute_scores
 

@@ -1,4 +1,4 @@
-"""`cxloop import`: bulk CSV intake (bot/csv_import.py, handlers/cli_import.py)."""
+"""`cxloop import`: bulk CSV intake (bot/intake/csv_import.py, handlers/cli_import.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
 from bot.config import load_workspace, parse_workspace
-from bot.csv_import import (
+from bot.intake.csv_import import (
     FIELDS,
     CsvImportError,
     RowError,
@@ -24,8 +24,8 @@ from bot.csv_import import (
     slow_values,
     sqlite_datetime_text,
 )
-from bot.intake import store_response
-from bot.surveys import InvalidResponse, build_response
+from bot.intake.store import store_response
+from bot.intake.surveys import InvalidResponse, build_response
 from handlers import cli_import
 from storage.db import session_scope
 from storage.models import Case, CaseEvent, OutboxMessage, SurveyResponse
@@ -113,7 +113,7 @@ def test_good_file_is_stored_routed_and_scored(engine, tmp_path):
     assert (r4.survey, r4.comment, r4.team) == ("nps", "padded", "delivery")
     assert all(r.received_at == NOW and r.raw is None for r in (r1, r2, r3, r4))
 
-    from bot.scores import compute_scores
+    from bot.reporting.scores import compute_scores
 
     by_team = {g.key: g for g in compute_scores(engine, by="team")}
     assert by_team["support"].nps.promoters == 1 and by_team["support"].ces.agree == 1
@@ -308,7 +308,7 @@ def test_bad_columns_or_mapping_stop_before_anything_is_stored(engine, tmp_path,
 
 
 def test_cli_constants_match_the_importer():
-    from bot import csv_import
+    from bot.intake import csv_import
 
     assert cli_import.FIELDS == csv_import.FIELDS and cli_import.OPEN_CASES == csv_import.OPEN_CASES
 

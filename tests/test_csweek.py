@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, select
 
-from bot import csweek
+from bot.recognition import csweek
 from bot.config import Workspace, load_workspace, parse_workspace
-from bot.roster import sync_workspace
+from bot.people.roster import sync_workspace
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import JobClaim, Member, OutboxMessage, Pledge, Story

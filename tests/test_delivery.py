@@ -15,12 +15,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from bot import pace
+from bot.machinery import pace
 from bot.config import load_workspace
-from bot.intake import record_response
-from bot.outbox import Deliverer, _claim
-from bot.runtime import Runtime
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.machinery.outbox import Deliverer, _claim
+from bot.machinery.runtime import Runtime
+from bot.intake.surveys import build_response
 from handlers.serve import make_deliverer
 from storage.db import make_engine, session_scope
 from storage.models import OutboxMessage, SendPace
@@ -150,8 +150,8 @@ async def test_a_429_on_the_post_itself_means_nothing_was_posted_and_no_look_up_
 async def test_a_chart_whose_upload_may_have_happened_is_found_in_its_thread_not_uploaded_again(engine):
     import base64
 
-    from bot.messages import Image, Message
-    from bot.outbox import enqueue
+    from bot.chat.messages import Image, Message
+    from bot.machinery.outbox import enqueue
 
     async with CxHarness(engine) as cx:
         chart = Image(filename="digest-support-2026-11-16.png", alt="NPS by week", title="NPS trend",
@@ -369,16 +369,16 @@ async def test_replies_wait_for_their_parent_and_edits_collapse(engine):
         await cx.deliverer.drain()
         assert not cx.slack.messages("C0SUPPORT")
         # changes made while the alert is stuck: updates and thread notes queue behind it
-        from bot import cases
-        from bot.notify import publish_change
-        from bot.roster import actor_for, member_by_slack
+        from bot.cases import service as cases
+        from bot.cases.notify import publish_change
+        from bot.people.roster import actor_for, member_by_slack
         with session_scope(engine) as s:
             alice = actor_for(s, member_by_slack(s, "U0ALICE"))
             ev = cases.take(s, alice, 1)
             publish_change(s, cx.ws, cases.get_case(s, 1), ev)
         with session_scope(engine) as s:
             alice = actor_for(s, member_by_slack(s, "U0ALICE"))
-            from bot.resolved import ResolvedStep
+            from bot.cases.resolved import ResolvedStep
             ev = cases.tick_step(s, alice, 1, ResolvedStep.RESPOND, note="called")
             publish_change(s, cx.ws, cases.get_case(s, 1), ev)
         statuses = Counter(o.status for o in cx.outbox() if o.action == "update" and o.target == "C0SUPPORT")
@@ -395,9 +395,9 @@ async def test_replies_to_a_message_that_failed_for_good_fail_too_instead_of_wai
     async with CxHarness(engine) as cx:
         cx.slack.add_channel("C0BILLING", name="billing")  # C0SUPPORT is unknown to the workspace
         record_response(engine, cx.ws, detractor(1))
-        from bot import cases
-        from bot.notify import publish_change
-        from bot.roster import actor_for, member_by_slack
+        from bot.cases import service as cases
+        from bot.cases.notify import publish_change
+        from bot.people.roster import actor_for, member_by_slack
         with session_scope(engine) as s:
             ev = cases.take(s, actor_for(s, member_by_slack(s, "U0ALICE")), 1)
             publish_change(s, cx.ws, cases.get_case(s, 1), ev)

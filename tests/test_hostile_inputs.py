@@ -8,11 +8,12 @@ import base64
 import pytest
 from sqlmodel import Session, func, select
 
-from bot import cases, digest
+from bot.cases import service as cases
+from bot.reporting import digest
 from bot.config import load_workspace, parse_workspace
 from bot.errors import BadInput, NotFound
-from bot.intake import record_response
-from bot.messages import Image
+from bot.intake.store import record_response
+from bot.chat.messages import Image
 from standins.bot_connector import text_of as teams_text
 from storage.models import Case
 from tests.harness import CxHarness

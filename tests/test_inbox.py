@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from bot import inbox
+from bot.machinery import inbox
 from bot.config import Settings, load_workspace
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from standins.slack_api import SlackStandIn
@@ -261,8 +261,8 @@ def test_a_worker_process_delivers_to_teams_as_well(engine):
 
 @pytest.mark.postgres_only
 async def test_on_postgresql_workers_wake_for_new_work_from_other_processes_without_polling(engine, db_url):
-    from bot.outbox import enqueue
-    from bot.messages import Message
+    from bot.machinery.outbox import enqueue
+    from bot.chat.messages import Message
     from handlers.serve import listen_for_work
     from storage.db import make_engine, session_scope
 
@@ -330,7 +330,7 @@ def outbox_settled(engine) -> bool:  # type: ignore[no-untyped-def]
 async def test_a_click_acknowledged_right_before_a_kill_9_is_handled_after_the_restart(db_url):
     """`cxloop serve` as deployed, killed with SIGKILL (server and worker) just after a click's 200."""
     from bot.config import load_workspace
-    from bot.roster import sync_workspace
+    from bot.people.roster import sync_workspace
     from storage.db import make_engine, session_scope
     from tests.serve_process import ServeProcess
 
@@ -377,7 +377,7 @@ async def test_a_click_acknowledged_right_before_a_kill_9_is_handled_after_the_r
 def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it(engine):
     import threading
 
-    from bot.inbox_writer import put_now
+    from bot.machinery.inbox_writer import put_now
 
     held, release = threading.Event(), threading.Event()
 

@@ -17,9 +17,9 @@ from hypothesis import given, settings as hsettings, strategies as st
 from sqlalchemy import func, select
 
 from bot.config import Settings
-from bot.csv_import import FIELDS, import_csv
-from bot.roster import sync_workspace
-from bot.runtime import Runtime
+from bot.intake.csv_import import FIELDS, import_csv
+from bot.people.roster import sync_workspace
+from bot.machinery.runtime import Runtime
 from handlers import cli_import
 from handlers.intake import PARSERS, InvalidFields, signing
 from handlers.serve import build_services

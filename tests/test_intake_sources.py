@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from bot.config import Settings, parse_workspace
-from bot.surveys import ResponseIn, SurveyKind
+from bot.intake.surveys import ResponseIn, SurveyKind
 from handlers.intake import (
     MAX_BODY,
     BadRequest,

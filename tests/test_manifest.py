@@ -138,7 +138,7 @@ def test_usage_hint_lists_every_subcommand(manifest: dict[str, Any]) -> None:
     listed = {part.split()[0] for part in hint.split(" | ")}
     assert listed == SUBCOMMANDS
 
-    from bot import commands
+    from bot.console import registry as commands
 
     commands.load_extensions()
     missing = set(commands.REGISTRY) - listed
@@ -245,7 +245,7 @@ def registered(engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """What the Bolt app that `cxloop serve` builds listens to."""
     import handlers.slack.app as slack_app
     from bot.config import Settings, load_workspace
-    from bot.runtime import Runtime
+    from bot.machinery.runtime import Runtime
 
     monkeypatch.setattr(slack_app, "AsyncApp", _RecordingApp)
     settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test-signing-secret")

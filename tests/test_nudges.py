@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import Session, select
 
-from bot import cases
-from bot.intake import record_response
-from bot.notify import publish_change
-from bot.roster import actor_for, member_by_slack
-from bot.surveys import build_response
+from bot.cases import service as cases
+from bot.intake.store import record_response
+from bot.cases.notify import publish_change
+from bot.people.roster import actor_for, member_by_slack
+from bot.intake.surveys import build_response
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import CaseNudge, OutboxMessage
@@ -88,7 +88,7 @@ async def test_responding_stops_the_respond_nudges(engine):
     async with CxHarness(engine) as cx:
         cid = open_case(engine, cx.ws)
         with session_scope(engine) as s:
-            from bot.resolved import ResolvedStep
+            from bot.cases.resolved import ResolvedStep
             cases.tick_step(s, actor_for(s, member_by_slack(s, "U0ALICE")), cid, ResolvedStep.RESPOND, now=T0 + H)
         await tick(cx, T0 + 30 * H)
         assert not [n for n in Session(engine).exec(select(CaseNudge)) if n.kind.startswith("respond")]
@@ -170,7 +170,7 @@ async def test_one_failing_case_does_not_stop_the_others(engine, monkeypatch):
     async with CxHarness(engine) as cx:
         open_case(engine, cx.ws, ext="r-1")
         open_case(engine, cx.ws, ext="r-2")
-        import bot.nudge_messages as nm
+        import bot.nudges.messages as nm
 
         real = nm.owner_nudge
 
@@ -191,7 +191,7 @@ async def test_a_database_error_in_one_case_leaves_the_rest_of_its_batch_sent(en
     async with CxHarness(engine) as cx:
         for n in range(3):
             open_case(cx.engine, cx.ws, ext=f"r-{n}")
-        import bot.nudges as nudges
+        import bot.nudges.jobs as nudges
         from sqlalchemy.exc import IntegrityError
 
         real = nudges.enqueue_many
@@ -220,7 +220,7 @@ def test_two_processes_at_once_send_each_nudge_once(engine, db_url, tmp_path):
     from bot.config import load_workspace
 
     ws = load_workspace()
-    from bot.roster import sync_workspace
+    from bot.people.roster import sync_workspace
 
     with session_scope(engine) as s:
         sync_workspace(s, ws)

@@ -26,16 +26,17 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from bot import cases, commands
+from bot.cases import service as cases
+from bot.console import registry as commands
 from bot.config import Workspace
 from bot.errors import CxError
-from bot.followup import ask_owner_for_update
-from bot.intake import record_response
-from bot.messages import Actions, Button, Message, UserPicker
-from bot.notify import publish_change
-from bot.resolved import STEPS, ResolvedStep
-from bot.roster import actor_for, member_by_slack
-from bot.surveys import build_response
+from bot.nudges.chase import ask_owner_for_update
+from bot.intake.store import record_response
+from bot.chat.messages import Actions, Button, Message, UserPicker
+from bot.cases.notify import publish_change
+from bot.cases.resolved import STEPS, ResolvedStep
+from bot.people.roster import actor_for, member_by_slack
+from bot.intake.surveys import build_response
 from handlers.slack import render
 from storage.db import session_scope
 from storage.models import AuditEntry, Case, CaseEvent, CaseStep, Member, OutboxMessage, TeamMembership
@@ -160,7 +161,7 @@ def _domain_action(name: str) -> Callable[[Session, Any, int], None]:
 @pytest.mark.parametrize("action", list(CASE_ACTIONS))
 def test_the_core_allows_each_case_action_only_to_its_roles(engine, action):
     from bot.config import load_workspace
-    from bot.roster import sync_workspace
+    from bot.people.roster import sync_workspace
 
     ws = load_workspace()
     with session_scope(engine) as s:
@@ -188,7 +189,7 @@ def test_the_core_allows_each_case_action_only_to_its_roles(engine, action):
 
 def test_whoever_gets_a_case_must_belong_to_its_team(engine):
     from bot.config import load_workspace
-    from bot.roster import sync_workspace
+    from bot.people.roster import sync_workspace
 
     ws = load_workspace()
     with session_scope(engine) as s:
@@ -206,7 +207,7 @@ def test_whoever_gets_a_case_must_belong_to_its_team(engine):
 
 def test_an_owner_hands_a_case_on_only_through_a_manager(engine):
     from bot.config import load_workspace
-    from bot.roster import sync_workspace
+    from bot.people.roster import sync_workspace
 
     ws = load_workspace()
     with session_scope(engine) as s:
@@ -221,7 +222,7 @@ def test_an_owner_hands_a_case_on_only_through_a_manager(engine):
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_the_core_allows_each_command_only_to_its_roles(engine, command):
     from bot.config import load_workspace
-    from bot.roster import sync_workspace
+    from bot.people.roster import sync_workspace
 
     ws = load_workspace()
     with session_scope(engine) as s:

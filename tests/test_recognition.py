@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from bot import cases, recognition
+from bot.cases import service as cases
+from bot.recognition import shoutouts as recognition
 from bot.config import Workspace, load_workspace, parse_workspace
-from bot.intake import record_response
-from bot.resolved import ResolvedStep
-from bot.roster import actor_for, member_by_slack
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.cases.resolved import ResolvedStep
+from bot.people.roster import actor_for, member_by_slack
+from bot.intake.surveys import build_response
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import Member, Shoutout
@@ -261,7 +262,7 @@ async def test_hostile_praise_is_quoted_inert(engine):
 
 
 async def test_a_comment_added_later_can_still_earn_a_shout_out(engine):
-    from bot.intake import record_comment_update
+    from bot.intake.store import record_comment_update
 
     async with CxHarness(engine) as cx:
         record_response(engine, cx.ws, praise("r-1", None), now=T)  # Delighted: the score first

@@ -241,7 +241,7 @@ def test_generator_reproduces_the_bundled_file(tmp_path):
 
 
 def test_rows_pass_intake_validation(rows):
-    surveys = pytest.importorskip("bot.surveys")
+    surveys = pytest.importorskip("bot.intake.surveys")
     for r in rows:
         data = {"source": "csv", "external_id": r["id"], "survey": r["survey"], "score": r["score"],
                 "comment": r["comment"], "customer_id": r["customer_id"], "customer_name": r["customer_name"],

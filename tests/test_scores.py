@@ -13,9 +13,9 @@ from itertools import count
 import pytest
 
 from bot.config import load_workspace
-from bot.intake import store_response
-from bot.scores import CesScore, CsatScore, NpsScore, compute_scores, round_half_away
-from bot.surveys import build_response
+from bot.intake.store import store_response
+from bot.reporting.scores import CesScore, CsatScore, NpsScore, compute_scores, round_half_away
+from bot.intake.surveys import build_response
 from storage.db import session_scope
 from tests.conftest import cli_env
 
@@ -154,7 +154,7 @@ def test_a_clock_that_is_not_an_instant_is_refused(db_url):
 @pytest.mark.sqlite_only
 def test_the_sqlite3_path_counts_exactly_what_sqlalchemy_counts(engine, db_url):
     """`cxloop scores` reads a SQLite file at head through sqlite3: same query, same instants, same groups."""
-    from bot.scores import compute_scores_sqlite
+    from bot.reporting.scores import compute_scores_sqlite
     from storage.revision import sqlite_at_head
 
     us = timedelta(microseconds=1)

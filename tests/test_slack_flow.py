@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from tests.harness import CxHarness, text_of
 
 

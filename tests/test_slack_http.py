@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from handlers.body import MAX_BODY
 from handlers.slack.verify import sign
 from storage.models import Case, InboxItem

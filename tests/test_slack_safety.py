@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from handlers.slack import render
 from tests.harness import CxHarness, text_of
 
@@ -37,7 +37,7 @@ def test_neutralize_breaks_every_kind_of_markup():
 
 
 def test_styled_words_keep_their_markers_against_the_words():
-    from bot.messages import bold, plain
+    from bot.chat.messages import bold, plain
 
     text = render.spans([bold("👋 Case #4 has waited 2 days for an owner. "), plain("Take it?")])
     assert text == "*👋 Case #4 has waited 2 days for an owner.* Take it?"  # `owner. *` would show the asterisk

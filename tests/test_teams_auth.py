@@ -8,9 +8,9 @@ import aiohttp
 from sqlmodel import Session, select
 
 from bot.config import Settings
-from bot.intake import record_response
-from bot.roster import sync_workspace
-from bot.runtime import Runtime
+from bot.intake.store import record_response
+from bot.people.roster import sync_workspace
+from bot.machinery.runtime import Runtime
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from standins.bot_connector import text_of

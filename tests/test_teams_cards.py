@@ -9,11 +9,35 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.charts import Series, trend_png
-from bot.messages import (
-    Actions, Button, Checklist, ChecklistItem, CheckboxInput, Choice, ChoiceInput, Context, DateTimeInput, Divider,
-    FieldItem, Fields, Form, Header, Image, Link, Mention, Message, PersonRef, Quote, Section, TextInput, UserInput,
-    UserPicker, When, bold, plain,
+from bot.reporting.charts import Series, trend_png
+from bot.chat.messages import (
+    Actions,
+    Button,
+    Checklist,
+    ChecklistItem,
+    CheckboxInput,
+    Choice,
+    ChoiceInput,
+    Context,
+    DateTimeInput,
+    Divider,
+    FieldItem,
+    Fields,
+    Form,
+    Header,
+    Image,
+    Link,
+    Mention,
+    Message,
+    PersonRef,
+    Quote,
+    Section,
+    TextInput,
+    UserInput,
+    UserPicker,
+    When,
+    bold,
+    plain,
 )
 from handlers.teams import cards
 from standins.bot_connector import adaptive_card_problems, card_text, find_actions, find_inputs

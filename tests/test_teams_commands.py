@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from bot.intake import record_response
+from bot.intake.store import record_response
 from standins.bot_connector import text_of
 from storage.models import ConversationRef, Member
 from tests.teams_harness import ALICE, BOB, MANAGER, OUTSIDER, SUPPORT, TeamsHarness

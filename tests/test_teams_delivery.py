@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from bot.intake import record_response
-from bot.nudges import queue_due_nudges
+from bot.intake.store import record_response
+from bot.nudges.jobs import queue_due_nudges
 from standins.bot_connector import text_of
 from storage.models import Case
 from storage.types import utcnow
@@ -157,9 +157,9 @@ async def test_pacing_keeps_a_burst_within_seven_a_second(engine):
 async def test_a_digest_chart_goes_in_the_thread_of_its_post_as_an_inline_picture(engine):
     import base64
 
-    from bot.charts import Series, trend_png
-    from bot.messages import Header, Image, Message, Section, plain
-    from bot.outbox import enqueue
+    from bot.reporting.charts import Series, trend_png
+    from bot.chat.messages import Header, Image, Message, Section, plain
+    from bot.machinery.outbox import enqueue
     from storage.db import session_scope
 
     png = trend_png([utcnow().date() - timedelta(weeks=w) for w in range(8, 0, -1)],

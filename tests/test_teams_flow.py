@@ -6,8 +6,8 @@ import json
 
 import aiohttp
 
-from bot.intake import record_response
-from bot.surveys import build_response
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
 from handlers.intake.signing import sign_generic
 from standins.bot_connector import card_of, find_actions, find_inputs, text_of
 from tests.teams_harness import (

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from bot.intake import record_response
+from bot.intake.store import record_response
 from standins.bot_connector import text_of
 from storage.models import AuditEntry, ConversationRef, Member, OutboxMessage, ProcessedEvent
 from tests.teams_harness import ALICE, BOB, PEOPLE, SUPPORT, TeamsHarness

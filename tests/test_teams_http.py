@@ -124,7 +124,7 @@ async def test_any_bad_authorization_header_is_401_with_a_reason_and_stores_noth
 async def test_a_teams_message_is_stored_before_its_200_and_a_worker_process_answers_it(cx, engine):
     from aiohttp.test_utils import TestServer
 
-    from bot import inbox
+    from bot.machinery import inbox
     from handlers.serve import build_services
     from handlers.server import build_web_app
     from handlers.teams.adapter import TeamsAuth
@@ -154,7 +154,7 @@ async def test_a_teams_message_is_stored_before_its_200_and_a_worker_process_ans
 async def test_a_teams_activity_that_cannot_be_stored_is_not_acknowledged(cx, engine, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from bot import inbox
+    from bot.machinery import inbox
 
     def broken(*a, **k):  # type: ignore[no-untyped-def]
         raise OperationalError("INSERT INTO inbox", {}, Exception("disk I/O error"))

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from bot.config import Settings, load_workspace
-from bot.roster import sync_workspace
-from bot.runtime import Runtime
+from bot.people.roster import sync_workspace
+from bot.machinery.runtime import Runtime
 from handlers.body import MAX_BODY
 from handlers.intake.signing import sign_delighted, sign_generic
 from handlers.serve import build_services

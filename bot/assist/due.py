@@ -1,4 +1,4 @@
-"""The `assist` due job: registered when `bot.schedule` imports this module (nothing runs at import).
+"""The `assist` due job: registered when `bot.machinery.schedule` imports this module (nothing runs at import).
 
 Each run, with the process's settings: classify new comments (and refresh the alert of any open case
 whose themes the model changed), summarise last week for each team ahead of its digest, and let the
@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from bot.assist import jobs
 from bot.assist.service import assistant_for
 from bot.config import Settings, Workspace
-from bot.schedule import due_job
+from bot.machinery.schedule import due_job
 from storage.models import Case
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 @due_job("assist")
 def run_assist(engine: Engine, ws: Workspace, now: datetime) -> int:
     """Classify, summarise and check names; returns how many results were stored."""
-    from bot import notify
-    from bot.digest import digest_instant
-    from bot.recognition import credit_named
+    from bot.cases import notify
+    from bot.reporting.digest import digest_instant
+    from bot.recognition.shoutouts import credit_named
 
     assistant = assistant_for(Settings(), engine, ws)
 

@@ -21,8 +21,8 @@ from bot.assist.results import Classification
 from bot.assist.service import Assistant
 from bot.assist.store import save_classification, summary_subject, week_comments
 from storage.models import ResponseTheme
-from bot.schedule import claim
-from bot.surveys import SurveyKind, is_positive
+from bot.machinery.schedule import claim
+from bot.intake.surveys import SurveyKind, is_positive
 from storage.db import session_scope
 from storage.models import SurveyResponse
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from bot.messages import (
-    Actions, Block, Button, Context, Form, Quote, Section, Span, TextInput, bold, plain,
-)
+from bot.chat.messages import Actions, Block, Button, Context, Form, Quote, Section, Span, TextInput, bold, plain
 from bot.assist.drafts import MAX_DRAFT
 from bot.assist.results import Classification, DigestSummary, Draft
 from bot.assist.themes import offline_sentiment, offline_themes

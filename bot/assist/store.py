@@ -18,7 +18,7 @@ from bot.assist.service import Assistant
 from bot.assist.summary import CommentIn, offline_summary
 from storage.models import ResponseTheme
 from bot.assist.themes import SENTIMENTS
-from bot.scores import CesScore, CsatScore, NpsScore, ScoreGroup
+from bot.reporting.scores import CesScore, CsatScore, NpsScore, ScoreGroup
 from storage.models import SurveyResponse
 from storage.types import utcnow
 
@@ -71,7 +71,7 @@ def _count_if(cond: Any) -> Any:
 def theme_scores(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
                  team: str | None = None, sentiment: str | None = None,
                  teams: Collection[str] | None = None) -> list[ScoreGroup]:
-    """NPS, CSAT and CES per theme (a response counts under each of its themes), as `bot.scores` scores them.
+    """NPS, CSAT and CES per theme (a response counts under each of its themes), as `bot.reporting.scores` scores them.
 
     `teams`: only the answers of these teams (a viewer's own); None is every answer.
     """

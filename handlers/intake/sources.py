@@ -44,8 +44,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.config import FormbricksSurvey, Settings, TypeformForm, Workspace
-from bot.surveys import (SCORE_RANGE, FieldProblem, InvalidResponse, ResponseIn, SurveyKind, build_response, json_type,
-                         parse_instant)
+from bot.intake.surveys import (
+    SCORE_RANGE,
+    FieldProblem,
+    InvalidResponse,
+    ResponseIn,
+    SurveyKind,
+    build_response,
+    json_type,
+    parse_instant,
+)
 from handlers.intake import signing
 from handlers.intake.signing import SignatureError, header
 
@@ -260,7 +268,7 @@ class _Fields:
 
     def instant(self, value: Any, path: str) -> None:
         """responded_at from an ISO-8601 string or Unix seconds, inside the accepted window (see
-        bot/surveys.py EARLIEST and AHEAD); absent means now, the time of receipt."""
+        bot/intake/surveys.py EARLIEST and AHEAD); absent means now, the time of receipt."""
         self.paths["responded_at"] = path
         if value is None or (isinstance(value, str) and not value.strip()):
             self.data["responded_at"] = self.now
@@ -401,7 +409,7 @@ def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings
     `customer_id`, `customer_name` and `customer_email` of the CSV import are accepted too.
     `responded_at` (ISO-8601, or Unix seconds) defaults to the time of receipt. Other keys are
     kept in `raw` and otherwise ignored. The rules every source shares are ResponseIn's
-    (bot/surveys.py): text fields must be JSON strings, and the answer time must lie in the accepted
+    (bot/intake/surveys.py): text fields must be JSON strings, and the answer time must lie in the accepted
     window (2000-01-01 to a day after `now`).
     """
     _authenticate(GENERIC, settings,

@@ -1,8 +1,8 @@
-"""Acknowledge at once, handle after: Slack requests through the inbox (bot/inbox.py).
+"""Acknowledge at once, handle after: Slack requests through the inbox (bot/machinery/inbox.py).
 
 The front app (the one Slack's HTTP requests or Socket Mode reach) checks the signature, stores
 the payload of slash commands, button clicks and events, and once the row is committed answers
-them with an empty 200 (bot/inbox_writer.py commits requests that arrive together at once). A
+them with an empty 200 (bot/machinery/inbox_writer.py commits requests that arrive together at once). A
 worker app with the same listeners, which runs each one to its end before returning
 (`process_before_response`), then handles the stored payload, in this process or a worker process.
 Modal submissions stay in the front app: their answer (validation errors) is the HTTP response.
@@ -20,8 +20,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.inbox_writer import InboxWriter
-from bot.runtime import Runtime
+from bot.machinery.inbox_writer import InboxWriter
+from bot.machinery.runtime import Runtime
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)

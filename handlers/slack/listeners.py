@@ -14,15 +14,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
-from bot import case_messages as cm
-from bot import cases, commands
-from bot.actions import CaseAction, CaseForm
+from bot.cases import messages as cm
+from bot.cases import service as cases
+from bot.console import registry as commands
+from bot.cases.enums import CaseAction, CaseForm
 from bot.errors import BadInput, CxError
-from bot.messages import Form, Message
-from bot.notify import publish_change
-from bot.resolved import ResolvedStep
-from bot.roster import actor_for, member_by_id, member_by_slack, person_ref
-from bot.runtime import Runtime
+from bot.chat.messages import Form, Message
+from bot.cases.notify import publish_change
+from bot.cases.resolved import ResolvedStep
+from bot.people.roster import actor_for, member_by_id, member_by_slack, person_ref
+from bot.machinery.runtime import Runtime
 from handlers.slack import render
 from storage.models import ProcessedEvent
 
@@ -216,7 +217,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         cid = int(_action_value(body)["case"])
 
         def work(session: Session) -> None:
-            from bot.followup import ask_owner_for_update
+            from bot.nudges.chase import ask_owner_for_update
 
             ask_owner_for_update(session, rt.workspace, actor_of(session, body["user"]["id"]), cid, now=rt.now())
 
@@ -347,7 +348,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @app.event("app_home_opened")
     @tracked
     async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
-        from bot.home import home_view
+        from bot.console.home import home_view
 
         user = event["user"]
 

@@ -17,13 +17,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
-from bot import cases
+from bot.cases import service as cases
 from bot.assist import DraftInput
 from bot.assist.messages import AssistAction, AssistForm, discarded_form, draft_form, drafting_form
 from bot.assist.service import assistant_for
 from bot.errors import CxError
-from bot.roster import actor_for, member_by_slack
-from bot.runtime import Runtime
+from bot.people.roster import actor_for, member_by_slack
+from bot.machinery.runtime import Runtime
 from handlers.slack import render
 
 log = logging.getLogger(__name__)

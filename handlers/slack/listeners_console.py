@@ -10,11 +10,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
-from bot import commands
-from bot.console import PAGE_ACTION
+from bot.console import registry as commands
+from bot.console.commands import PAGE_ACTION
 from bot.errors import CxError
-from bot.roster import actor_for, member_by_slack
-from bot.runtime import Runtime
+from bot.people.roster import actor_for, member_by_slack
+from bot.machinery.runtime import Runtime
 from handlers.slack import render
 
 

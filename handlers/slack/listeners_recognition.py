@@ -12,12 +12,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
-from bot import csweek, recognition
+from bot.recognition import csweek
+from bot.recognition import shoutouts as recognition
 from bot.errors import BadInput, CxError
-from bot import recognition_messages as rm
-from bot.recognition_messages import RecognitionAction, RecognitionForm
-from bot.roster import Actor, actor_for, member_by_slack
-from bot.runtime import Runtime
+from bot.recognition import messages as rm
+from bot.recognition.messages import RecognitionAction, RecognitionForm
+from bot.people.roster import Actor, actor_for, member_by_slack
+from bot.machinery.runtime import Runtime
 from handlers.slack import render
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.messages import Image, Message
-from bot.outbox import Delivered, PermanentFailure, RetryLater
+from bot.chat.messages import Image, Message
+from bot.machinery.outbox import Delivered, PermanentFailure, RetryLater
 from handlers.slack import render
 from storage.models import OutboxMessage
 

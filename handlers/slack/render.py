@@ -11,9 +11,32 @@ import json
 import re
 from typing import Any
 
-from bot.messages import (
-    Actions, Block, Button, Checklist, CheckboxInput, ChoiceInput, Context, DateTimeInput, Divider, Fields, Form,
-    Header, Image, Link, Mention, Message, Picker, Quote, Section, Span, Text, TextInput, UserInput, UserPicker, When,
+from bot.chat.messages import (
+    Actions,
+    Block,
+    Button,
+    Checklist,
+    CheckboxInput,
+    ChoiceInput,
+    Context,
+    DateTimeInput,
+    Divider,
+    Fields,
+    Form,
+    Header,
+    Image,
+    Link,
+    Mention,
+    Message,
+    Picker,
+    Quote,
+    Section,
+    Span,
+    Text,
+    TextInput,
+    UserInput,
+    UserPicker,
+    When,
 )
 
 MAX_BLOCKS = 50

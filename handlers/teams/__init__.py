@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.machinery.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ from botbuilder.schema.teams import (
 )
 from sqlmodel import Session, select
 
-from bot import commands
+from bot.console import registry as commands
 from bot.errors import BadInput, CxError
-from bot.messages import Context, Form, Message, Section, bold, plain
-from bot.outbox import enqueue
-from bot.runtime import Runtime
+from bot.chat.messages import Context, Form, Message, Section, bold, plain
+from bot.machinery.outbox import enqueue
+from bot.machinery.runtime import Runtime
 from handlers.teams import cards, conversations, interactions
 from handlers.teams.interactions import Click, Outcome, Submission
 from handlers.teams.people import actor_of, member_by_teams, mention_token, teams_user_id

@@ -25,10 +25,33 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.messages import (
-    Actions, Block, Button, Checklist, CheckboxInput, ChoiceInput, Context, DateTimeInput, Divider, Fields, Form,
-    FormInput, Header, Image, Link, Mention, Message, Picker, Quote, Section, Span, Text, TextInput, UserInput,
-    UserPicker, When,
+from bot.chat.messages import (
+    Actions,
+    Block,
+    Button,
+    Checklist,
+    CheckboxInput,
+    ChoiceInput,
+    Context,
+    DateTimeInput,
+    Divider,
+    Fields,
+    Form,
+    FormInput,
+    Header,
+    Image,
+    Link,
+    Mention,
+    Message,
+    Picker,
+    Quote,
+    Section,
+    Span,
+    Text,
+    TextInput,
+    UserInput,
+    UserPicker,
+    When,
 )
 
 CARD_VERSION = "1.5"

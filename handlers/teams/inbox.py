@@ -1,4 +1,4 @@
-"""Acknowledge after storing: Teams activities through the inbox (bot/inbox.py), as Slack's go.
+"""Acknowledge after storing: Teams activities through the inbox (bot/machinery/inbox.py), as Slack's go.
 
 `POST /api/messages` checks the token, then stores a message, install or other notification with
 what the check established (the claims, the audience, the caller id) and answers 200 once the row
@@ -22,8 +22,8 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import AuthenticateRequestResult, ClaimsIdentity
 
-from bot.inbox_writer import InboxWriter
-from bot.runtime import Runtime
+from bot.machinery.inbox_writer import InboxWriter
+from bot.machinery.runtime import Runtime
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)

@@ -16,15 +16,16 @@ from typing import Any, Union
 
 from sqlmodel import Session
 
-from bot import case_messages as cm
-from bot import cases, commands
-from bot.actions import CaseAction, CaseForm
+from bot.cases import messages as cm
+from bot.cases import service as cases
+from bot.console import registry as commands
+from bot.cases.enums import CaseAction, CaseForm
 from bot.errors import BadInput, InvalidState, NotAllowed
-from bot.messages import Choice, ChoiceInput, Form, Message, Section, UserInput, plain
-from bot.notify import publish_change
-from bot.resolved import ResolvedStep
-from bot.roster import Actor, member_by_id, person_ref
-from bot.runtime import Runtime
+from bot.chat.messages import Choice, ChoiceInput, Form, Message, Section, UserInput, plain
+from bot.cases.notify import publish_change
+from bot.cases.resolved import ResolvedStep
+from bot.people.roster import Actor, member_by_id, person_ref
+from bot.machinery.runtime import Runtime
 from handlers.teams.people import member_by_teams
 
 Outcome = Union[Form, Message, str, None]
@@ -229,7 +230,7 @@ def _snooze(s: Session, c: Click) -> Outcome:
 
 @action(CaseAction.REMIND_OWNER)
 def _remind(s: Session, c: Click) -> Outcome:
-    from bot.followup import ask_owner_for_update
+    from bot.nudges.chase import ask_owner_for_update
 
     cid = _case_id(c.value)
     ask_owner_for_update(s, c.rt.workspace, c.actor, cid, now=c.rt.now())
@@ -314,7 +315,7 @@ def _loop_closed(s: Session, sub: Submission) -> Outcome:
 
 def _register_console() -> None:
     try:
-        from bot.console import PAGE_ACTION
+        from bot.console.commands import PAGE_ACTION
     except ImportError:  # pragma: no cover - the console is an extension
         return
 
@@ -329,9 +330,10 @@ def _register_console() -> None:
 
 def _register_recognition() -> None:
     try:
-        from bot import csweek, recognition
-        from bot import recognition_messages as rm
-        from bot.recognition_messages import RecognitionAction, RecognitionForm
+        from bot.recognition import csweek
+        from bot.recognition import shoutouts as recognition
+        from bot.recognition import messages as rm
+        from bot.recognition.messages import RecognitionAction, RecognitionForm
     except ImportError:  # pragma: no cover - recognition is an extension
         return
 

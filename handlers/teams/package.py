@@ -66,7 +66,7 @@ def teams_app_id(bot_id: str) -> str:
 
 
 def _commands(names: tuple[str, ...]) -> list[dict[str, str]]:
-    from bot import commands
+    from bot.console import registry as commands
 
     commands.load_extensions()
     out = []

@@ -16,8 +16,8 @@ from sqlmodel import Session, select
 
 from bot.config import Workspace
 from bot.errors import NotFound
-from bot.resolved import Role
-from bot.roster import Actor, actor_for, link_members
+from bot.people.roles import Role
+from bot.people.roster import Actor, actor_for, link_members
 from storage.models import Member
 
 log = logging.getLogger(__name__)

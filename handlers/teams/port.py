@@ -30,8 +30,8 @@ from requests import RequestException
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.messages import Message
-from bot.outbox import Delivered, PermanentFailure, RetryLater
+from bot.chat.messages import Message
+from bot.machinery.outbox import Delivered, PermanentFailure, RetryLater
 from handlers.teams import cards, conversations
 from storage.db import session_scope
 from storage.models import OutboxMessage

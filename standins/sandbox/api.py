@@ -164,7 +164,7 @@ async def world(request: web.Request) -> web.Response:
 
 def clock_presets(sb: Sandbox, now: datetime) -> list[dict[str, str]]:
     """Instants worth jumping to from `now`: an hour on, a day on, the next digest, the next Customer Service Week."""
-    from bot.csweek import week_of
+    from bot.recognition.csweek import week_of
 
     zone = ZoneInfo(sb.ws.timezone)
     out = [{"label": "+1 hour", "at": (now + timedelta(hours=1)).isoformat()},

@@ -29,8 +29,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from bot.config import DATA, Settings, Workspace, load_workspace, parse_workspace
-from bot.roster import actor_for, sync_workspace
-from bot.runtime import Runtime
+from bot.people.roster import actor_for, sync_workspace
+from bot.machinery.runtime import Runtime
 from storage import clock as process_clock
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import Member, OutboxMessage
@@ -214,7 +214,7 @@ class Sandbox:
         self.page_url = await self._serve(build_page_app(self), self.port)
 
     def _import_sample(self) -> None:
-        from bot.csv_import import import_csv
+        from bot.intake.csv_import import import_csv
 
         self.sample_report = import_csv(self.engine, self.ws, SAMPLE, mapping=None, open_cases="recent",
                                         now=self.clock())

@@ -1,0 +1,1 @@
+"""Cases: the RESOLVED loop for one detractor, from alert to closed loop (rules, wording, actions)."""

@@ -1,0 +1,1 @@
+"""The neutral chat vocabulary: message models every adapter renders."""

@@ -1,0 +1,1 @@
+"""The `/cx` console: the command registry, managers' commands and App Home."""

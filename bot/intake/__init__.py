@@ -1,0 +1,1 @@
+"""Survey intake: the normalised response, storing it once, and the CSV import."""

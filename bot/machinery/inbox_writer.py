@@ -1,0 +1,151 @@
+"""Group commit for the inbox: requests acknowledged together are stored in one transaction.
+
+A request is acknowledged only once its row is committed ("acknowledged" means stored). With 50
+requests in flight, a commit each would queue them behind one another on the database's write
+lock; instead, rows that arrive while a commit is under way wait for the next one, which takes them
+all. One request alone is committed at once; a burst costs a few commits, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from bot.machinery import inbox
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, str | None]
+Runner = Callable[..., Awaitable[Any]]
+
+
+LOCK_POLL = 0.001  # seconds before the first retry for SQLite's write lock
+LOCK_POLL_MAX = 8  # times LOCK_POLL, at most, between retries
+LOCK_PATIENCE = 30.0  # seconds, as the engine's own busy timeout
+
+
+def put_now(engine: Engine, rows: list[Row]) -> list[int]:
+    """`inbox.put_many`, taking SQLite's write lock as soon as it is free.
+
+    SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries, and
+    someone is waiting for this acknowledgement: so here each try fails at once and the next one
+    comes 1 to 8 ms later. PostgreSQL takes no table lock for an insert. (SQLite's write lock
+    is still one for the whole file: an ack waits for any write transaction under way.)
+    """
+    if engine.dialect.name != "sqlite":
+        return inbox.put_many(engine, rows)
+    deadline = time.monotonic() + LOCK_PATIENCE
+    with engine.connect() as conn:
+        # On the driver's connection: through SQLAlchemy, the PRAGMA would open a transaction first.
+        raw = conn.connection.driver_connection
+        # No waiting inside SQLite, and no WAL checkpoint (page copies and an fsync) run by this
+        # commit: other writers' commits, with no one waiting on them, do the checkpoints.
+        raw.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
+        raw.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[union-attr]
+        try:
+            for attempt in itertools.count():
+                try:
+                    return inbox.put_many(conn, rows)
+                except OperationalError as exc:
+                    if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                        raise
+                # 1, 1, 2, 2, 4, 4, 8, 8… ms: a short transaction elsewhere is followed closely, a long
+                # one without spending the CPU the acknowledgements need.
+                time.sleep(LOCK_POLL * min(2 ** (attempt // 2), LOCK_POLL_MAX))
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(LOCK_PATIENCE * 1000)}")  # type: ignore[union-attr]
+            raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
+    raise AssertionError("unreachable")
+
+
+class InboxWriter:
+    """`await put(row)` returns the stored item's id once its transaction has committed."""
+
+    def __init__(self, engine: Engine, run: Runner, *, max_batch: int = 200):
+        self.engine = engine
+        self.run = run  # how blocking work leaves the event loop (Runtime.for_ack)
+        self.max_batch = max_batch
+        self._waiting: list[tuple[Row, asyncio.Future[int]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def put(self, row: Row) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, future))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_all())
+        return await future
+
+    async def _commit_all(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+                try:
+                    ids = await self.run(put_now, self.engine, [row for row, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - every waiter hears of it, none is left hanging
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), item_id in zip(batch, ids):
+                    if not future.done():
+                        future.set_result(item_id)
+        finally:
+            self._committer = None
+            for _, future in self._waiting:  # only when stopped mid-way (shutdown): no waiter hangs
+                if not future.done():
+                    future.set_exception(RuntimeError("the inbox writer stopped before storing this request"))
+            self._waiting = []
+
+
+class HandleSoon:
+    """One-process mode: once a request is stored, handle what is waiting, one drain at a time.
+
+    A request stored while a drain runs is picked up by another pass of the same drain, so none is
+    left waiting for the worker's next poll.
+    """
+
+    def __init__(self, worker: inbox.InboxWorker, track: Callable[[], Any]):
+        self.worker = worker
+        self.track = track  # Runtime.track: shutdown and tests wait for work acknowledged but unfinished
+        self._draining: asyncio.Task[None] | None = None
+        self._more = False
+
+    def __call__(self) -> None:
+        self._more = True
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            async with self.track():
+                while self._more:
+                    self._more = False
+                    try:
+                        await self.worker.drain()
+                    except Exception:
+                        # Stored, so not lost: the worker's poll (handlers/server.py) takes them again.
+                        log.exception("handling stored requests failed; they stay in the inbox")
+        finally:
+            self._draining = None
+
+
+def by_platform(handlers: dict[str, inbox.Handler]) -> inbox.Handler:
+    """One inbox handler for the items of every platform this process handles."""
+
+    async def handle(item: Any) -> str | None:
+        fn = handlers.get(item.platform)
+        if fn is None:
+            # Raised, not noted: the item is retried (a process configured for that platform may take it).
+            raise RuntimeError(f"this process does not handle {item.platform} requests")
+        return await fn(item)
+
+    return handle

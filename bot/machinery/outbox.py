@@ -1,0 +1,507 @@
+"""The outbox: every outgoing message is written here first, then delivered by a worker.
+
+The dedupe key makes each message once-only however often the code that wants it runs. The worker
+claims due rows in the database (so two replicas never take the same row, and one target's rows go
+to one worker at a time, in order), takes each target's turn from the pace all workers share
+(bot/machinery/pace.py), retries what can be retried, and never posts blind when an earlier attempt may have
+reached the platform: the row says so (`maybe_sent`) from before the send until the platform has
+answered, or a look-up has, so a crash, a timeout or a 5xx is always looked for first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, exists, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from bot.machinery import pace
+from bot.chat.messages import Message
+from storage.clock import database_seconds
+from storage.db import insert_missing, is_postgres, session_scope
+from storage.models import OutboxMessage
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+PER_TARGET = 40  # per claim: at one message a second per channel, well inside the lease
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+# --- enqueueing ------------------------------------------------------------------------------
+
+
+def enqueue(session: Session, *, key: str, platform: str, action: str, target: str,
+            message: Message | dict[str, Any], thread_key: str | None = None, anchor_key: str | None = None,
+            case_id: int | None = None, not_before: datetime | None = None) -> bool:
+    """Queue a message once. Returns False when the key was already queued (nothing is added).
+
+    Pictures travel as their own rows (action "upload", in the message's thread), so a failed
+    upload is retried on its own and never lost behind a post that already went out.
+    """
+    if session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)).first() is not None:  # type: ignore[call-overload]
+        return False
+    if isinstance(message, Message) and action in ("post", "dm") and any(b.kind == "image" for b in message.blocks):
+        images = [b for b in message.blocks if b.kind == "image"]
+        message = message.model_copy(update={"blocks": [b for b in message.blocks if b.kind != "image"]})
+        if not enqueue(session, key=key, platform=platform, action=action, target=target, message=message,
+                       thread_key=thread_key, anchor_key=anchor_key, case_id=case_id, not_before=not_before):
+            return False
+        for i, img in enumerate(images):
+            enqueue(session, key=f"{key}:image:{i}", platform=platform, action="upload", target=target,
+                    message=Message(text=img.title, blocks=[img]), thread_key=key, case_id=case_id,
+                    not_before=not_before)
+        return True
+    payload = message.model_dump(mode="json") if isinstance(message, Message) else (message or {})
+    row = OutboxMessage(dedupe_key=key, platform=platform, action=action, target=target, payload=payload,
+                        thread_key=thread_key, anchor_key=anchor_key, case_id=case_id,
+                        next_attempt_at=not_before or utcnow())
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Another transaction queued the same key first: that one wins, nothing is doubled.
+        return False
+    if action == "home":
+        # The Home tab shows current state when it is delivered: one pending refresh is enough.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.platform == platform, OutboxMessage.target == target, OutboxMessage.action == "home",
+                   OutboxMessage.status == "pending", OutboxMessage.id != row.id)
+            .values(status="superseded")
+        )
+    if action == "update" and anchor_key:
+        # Only the newest version of a message matters; older queued edits are dropped.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.anchor_key == anchor_key, OutboxMessage.action == "update",
+                   OutboxMessage.status == "pending", OutboxMessage.id != row.id)
+            .values(status="superseded")
+        )
+    return True
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One message for `enqueue_many`; the fields are `enqueue`'s."""
+
+    key: str
+    platform: str
+    action: str
+    target: str
+    message: Message
+    thread_key: str | None = None
+    case_id: int | None = None
+    not_before: datetime | None = None
+
+
+def enqueue_many(session: Session, items: list[Queued]) -> None:
+    """`enqueue` for many messages at once (a key already queued, by anyone, is skipped). Pictures,
+    App Home refreshes and edits go through `enqueue`, which knows how to split or supersede them."""
+    rows = []
+    now = utcnow()
+    for it in items:
+        if it.action in ("home", "update") or any(b.kind == "image" for b in it.message.blocks):
+            enqueue(session, key=it.key, platform=it.platform, action=it.action, target=it.target,
+                    message=it.message, thread_key=it.thread_key, case_id=it.case_id, not_before=it.not_before)
+            continue
+        rows.append({"dedupe_key": it.key, "platform": it.platform, "action": it.action, "target": it.target,
+                     "payload": it.message.model_dump(mode="json"), "thread_key": it.thread_key,
+                     "anchor_key": None, "case_id": it.case_id, "status": "pending", "attempts": 0,
+                     "next_attempt_at": it.not_before or now, "created_at": now})
+    insert_missing(session, OutboxMessage.__table__, rows, unique=["dedupe_key"])  # type: ignore[arg-type]
+
+
+# --- delivering ------------------------------------------------------------------------------
+
+
+class RetryLater(Exception):
+    """A delivery failed in a way worth retrying (429, 5xx, network).
+
+    `maybe_sent`: the platform may have done it anyway (a 5xx, a timeout, a connection lost after
+    sending), so the next attempt must look for it first. `unanswered`: moreover nobody answered for
+    the platform itself (a timeout, a gateway's 502/504), so it may still be doing it: the look-up
+    waits for the port's `settle` first. `after`: the platform said when to come back (a 429's
+    Retry-After); nothing was done.
+    """
+
+    def __init__(self, reason: str, after: float | None = None, maybe_sent: bool = False,
+                 unanswered: bool = False):
+        super().__init__(reason)
+        self.after = after
+        self.maybe_sent = maybe_sent or unanswered
+        self.unanswered = unanswered
+
+
+class PermanentFailure(Exception):
+    """A delivery can never succeed as queued (unknown channel, bad payload)."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    channel: str
+    ref: str
+
+
+class ChatPort(Protocol):
+    """What the core needs from a chat platform to deliver queued messages."""
+
+    platform: str
+    # How long after an unanswered attempt (a timeout, a dropped connection) it may still land on
+    # the platform: no look-up for it before then, or the look-up could miss it.
+    settle: float
+
+    def pace(self, action: str) -> float:
+        """Seconds to leave between two sends to the same target."""
+
+    async def send(self, row: OutboxMessage, *, thread: Delivered | None, anchor: Delivered | None) -> Delivered:
+        """Deliver one queued message; raise RetryLater or PermanentFailure on failure."""
+
+    async def find_sent(self, row: OutboxMessage, *, thread: Delivered | None = None) -> Delivered | None:
+        """If an earlier attempt at `row` reached the platform, where it landed (None: it did not,
+        or the platform cannot be asked). Raises RetryLater when the platform did not answer."""
+
+
+# Actions that make a new message: repeating one blind could show it twice. Edits and App Home
+# publishes replace what is there, so repeating them is harmless.
+NEW_MESSAGE = ("post", "dm", "upload")
+FINAL = ("sent", "failed", "superseded")
+# A target's turn this close is waited for in place; a longer wait (a Retry-After) puts the
+# target's rows back in the queue instead of holding their lease.
+WAIT_IN_PLACE = 5.0
+
+
+# The PostgreSQL advisory lock that outbox claims take in turn (any constant of our own).
+CLAIM_LOCK = 0x6378_6C6F_6F70_0001
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int, *,
+           target: str | None = None) -> list[OutboxMessage]:
+    """Lease up to `limit` due rows to this worker, oldest first, from targets no other worker is
+    delivering to (so each target's messages go out in order, whichever worker has them); with
+    `target`, from that target only."""
+    other = aliased(OutboxMessage)
+    with session_scope(engine) as s:
+        if is_postgres(engine):
+            # Claims take turns (SQLite's writers do anyway), so a claim always sees the leases the
+            # one before it took, and two workers never both start on one target. A claim is a few
+            # milliseconds; the lock is released at commit.
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
+        q = (select(OutboxMessage)
+             .where(OutboxMessage.status == "pending", OutboxMessage.platform.in_(platforms),
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+                    ~exists().where(other.platform == OutboxMessage.platform, other.target == OutboxMessage.target,
+                                    other.status == "pending", other.locked_by != me, other.locked_until >= now))
+             .order_by(OutboxMessage.id).limit(limit))
+        if target is not None:
+            q = q.where(OutboxMessage.target == target)
+        if is_postgres(engine):
+            q = q.with_for_update(skip_locked=True, of=OutboxMessage)
+        rows = []
+        per_target: dict[tuple[str, str], int] = {}
+        for r in s.execute(q).scalars():
+            # No more rows per target than can be sent before the lease runs out (one a second).
+            k = (r.platform, r.target)
+            per_target[k] = per_target.get(k, 0) + 1
+            if per_target[k] <= PER_TARGET:
+                rows.append(r)
+        for r in rows:
+            r.locked_by = me
+            r.locked_until = now + LEASE
+            r.attempts += 1
+        s.flush()
+        for r in rows:
+            s.expunge(r)
+        return rows
+
+
+def _parents(engine: Engine, keys: set[str]) -> dict[str, tuple[str, Delivered | None]]:
+    """Status of the messages these keys name (and where they landed, once sent)."""
+    if not keys:
+        return {}
+    with Session(engine) as s:
+        q = select(OutboxMessage.dedupe_key, OutboxMessage.status, OutboxMessage.sent_channel,
+                   OutboxMessage.sent_ref).where(OutboxMessage.dedupe_key.in_(keys))
+        return {k: (st, Delivered(c, r) if st == "sent" and c and r else None) for k, st, c, r in s.execute(q)}
+
+
+def _finish(engine: Engine, row_id: int, me: str, *, then: Callable[[Session], None] | None = None,
+            **values: Any) -> None:
+    """Release the row with `values`, if it is still ours; `then` runs in the same transaction."""
+    with session_scope(engine) as s:
+        s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.locked_by == me)
+                  .values(locked_by=None, locked_until=None, **values))
+        if then is not None:
+            then(s)
+
+
+class _LeaseLost(Exception):
+    """Another worker took the row (this one's lease ran out): it is theirs to send now."""
+
+
+def _take_turn(engine: Engine, row: OutboxMessage, me: str, gap: float) -> pace.Turn:
+    """The target's turn for `row`. For a new message, in the same transaction, write down that it
+    may be sent from now on (so a crash mid-send is looked for, never re-sent blind), checking and
+    renewing the lease: a worker whose lease ran out must not send what another now owns."""
+    with session_scope(engine) as s:
+        turn = pace.take_turn(s, row.platform, row.target, gap)
+        if turn.wait > 0 or row.action not in NEW_MESSAGE:
+            return turn
+        now = database_seconds(engine.dialect.name)
+        mine = s.execute(update(OutboxMessage)
+                         .where(OutboxMessage.id == row.id, OutboxMessage.locked_by == me,
+                                OutboxMessage.status == "pending")
+                         .values(maybe_sent=True, first_try_at=func.coalesce(OutboxMessage.first_try_at, now),
+                                 locked_until=utcnow() + LEASE)).rowcount
+        if mine != 1:
+            raise _LeaseLost()  # rolls back: the turn goes back to the target
+        return turn
+
+
+def _database_now(engine: Engine) -> float:
+    with Session(engine) as s:
+        return pace.now_seconds(s)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one row in a pass: `progress` when a platform was called or the row was
+    settled; `wait` > 0 when its target must wait that long (the rest of the target's rows too)."""
+
+    sent: bool = False
+    progress: bool = True
+    wait: float = 0.0
+
+
+SENT = _Outcome(sent=True)
+DONE = _Outcome()
+PUT_BACK = _Outcome(progress=False)
+
+
+class Deliverer:
+    """Drains the outbox through one port per platform."""
+
+    def __init__(self, engine: Engine, ports: list[ChatPort], *, me: str | None = None, batch: int = 200,
+                 prepare: Callable[[OutboxMessage], dict[str, Any] | None] | None = None):
+        self.engine = engine
+        # Builds a payload at delivery time for rows queued without one (the App Home, which must
+        # show the state when it is published, not when the refresh was asked for).
+        self.prepare = prepare
+        self.ports = {p.platform: p for p in ports}
+        self.me = me or worker_id()
+        self.batch = batch
+        self.wake = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # One pass at a time (run_forever and a scheduled run-due share a worker): two passes of one
+        # worker would both count as "this worker" in the claim, and could take one target twice.
+        self._passing = asyncio.Lock()
+
+    def nudge(self) -> None:
+        """Wake the worker now; safe to call from any thread."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.wake.set)
+
+    async def drain(self, *, now: datetime | None = None, until_empty: bool = True) -> int:
+        """Deliver everything due; returns how many messages were sent. Stops when nothing is due,
+        or when a pass only put rows back (their target or parent must wait: a later pass sends them)."""
+        sent = 0
+        async with self._passing:
+            while True:
+                rows = await asyncio.to_thread(_claim, self.engine, list(self.ports), self.me, now or utcnow(),
+                                               self.batch)
+                if not rows:
+                    return sent
+                n, progress = await self._deliver_batch(rows, now)
+                sent += n
+                if not until_empty or not progress:
+                    return sent
+
+    async def _deliver_batch(self, rows: list[OutboxMessage], now: datetime | None) -> tuple[int, bool]:
+        by_target: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for r in rows:
+            by_target.setdefault((r.platform, r.target), []).append(r)
+        results = await asyncio.gather(*(self._deliver_target(k, rs, now) for k, rs in by_target.items()))
+        return sum(n for n, _ in results), any(p for _, p in results)
+
+    async def _deliver_target(self, key: tuple[str, str], rows: list[OutboxMessage],
+                              now: datetime | None) -> tuple[int, bool]:
+        port = self.ports[key[0]]
+        sent, progress = 0, False
+        while rows:
+            blocked_until: datetime | None = None
+            went_on = False
+            for row in rows:
+                if blocked_until is not None:
+                    # The target is rate limited: the rest wait until the limit lifts, in order.
+                    await asyncio.to_thread(self._put_back, row, blocked_until)
+                    continue
+                outcome = await self._deliver_one(port, row)
+                sent += outcome.sent
+                progress = progress or outcome.progress
+                went_on = went_on or outcome.progress
+                if outcome.wait > 0:
+                    blocked_until = utcnow() + timedelta(seconds=outcome.wait)
+            if blocked_until is not None or not went_on:
+                break
+            # Keep the target's pace: its next messages now, not after every other target of the batch.
+            rows = await asyncio.to_thread(_claim, self.engine, [key[0]], self.me, now or utcnow(), PER_TARGET,
+                                           target=key[1])
+        return sent, progress
+
+    def _put_back(self, row: OutboxMessage, at: datetime) -> None:
+        """Return a row untried, due again at `at` (this claim does not count as an attempt)."""
+        assert row.id is not None
+        _finish(self.engine, row.id, self.me, attempts=row.attempts - 1, next_attempt_at=at)
+
+    async def _deliver_one(self, port: ChatPort, row: OutboxMessage) -> _Outcome:
+        assert row.id is not None
+        parents = await asyncio.to_thread(_parents, self.engine, {k for k in (row.thread_key, row.anchor_key) if k})
+        thread = anchor = None
+        for key, what in ((row.thread_key, "replies to"), (row.anchor_key, "edits")):
+            if not key:
+                continue
+            status, where = parents.get(key, ("missing", None))
+            if status == "pending":
+                # The message this one threads under or edits has not gone out yet.
+                await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=1))
+                return PUT_BACK
+            if where is None:
+                reason = (f"the message it {what} ({key}) is no longer on record" if status == "missing"
+                          else f"the message it {what} ({key}) was never delivered ({status})")
+                await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", last_error=reason)
+                return DONE
+            if key == row.thread_key:
+                thread = where
+            else:
+                anchor = where
+        try:
+            if not row.payload:
+                payload = await asyncio.to_thread(self.prepare, row) if self.prepare is not None else None
+                if payload is None:
+                    await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="superseded")
+                    return DONE
+                row.payload = payload
+            if row.maybe_sent and row.action in NEW_MESSAGE:
+                looked = await self._look_first(port, row, thread)
+                if looked is not None:
+                    return looked
+            gap = port.pace(row.action)
+            while True:
+                try:
+                    turn = await asyncio.to_thread(_take_turn, self.engine, row, self.me, gap)
+                except _LeaseLost:
+                    log.warning("outbox %s: lease ran out before sending; another worker has it", row.dedupe_key)
+                    return PUT_BACK
+                if turn.wait <= 0:
+                    break
+                if turn.wait > WAIT_IN_PLACE:
+                    await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=turn.wait))
+                    return _Outcome(progress=False, wait=turn.wait)
+                await asyncio.sleep(turn.wait)
+            done = await port.send(row, thread=thread, anchor=anchor)
+        except RetryLater as exc:
+            return await self._retry(port, row, exc)
+        except PermanentFailure as exc:
+            log.error("outbox %s: failed for good: %s", row.dedupe_key, exc)
+            # The platform refused it outright: nothing was posted.
+            await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", maybe_sent=False,
+                                    last_error=str(exc)[:2000], then=self._answered(port, row))
+            return DONE
+        except Exception as exc:  # one bad message never stops the rest
+            # Unknown: maybe_sent stays as the turn wrote it (True for a new message), so the next
+            # attempt looks first.
+            log.exception("outbox %s: unexpected error", row.dedupe_key)
+            await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=repr(exc)[:2000],
+                                    next_attempt_at=utcnow() + _backoff(row.attempts))
+            return DONE
+        await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="sent", sent_channel=done.channel,
+                                sent_ref=done.ref, sent_at=utcnow(), last_error=None, maybe_sent=False,
+                                then=self._answered(port, row))
+        return SENT
+
+    async def _look_first(self, port: ChatPort, row: OutboxMessage, thread: Delivered | None) -> _Outcome | None:
+        """An earlier attempt may have reached the platform: ask it before sending again. Returns
+        the outcome when the row is settled or must wait; None when the platform answered that the
+        message is not there (send it). Until the platform answers, the row keeps `maybe_sent`."""
+        assert row.id is not None
+        if row.settle_until is not None:
+            wait = row.settle_until - await asyncio.to_thread(_database_now, self.engine)
+            if wait > WAIT_IN_PLACE:
+                await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=wait))
+                return PUT_BACK
+            if wait > 0:
+                await asyncio.sleep(wait)
+        try:
+            found = await port.find_sent(row, thread=thread)
+        except RetryLater as exc:
+            # A look-up that was not answered (a 429, a 5xx, a timeout) settles nothing.
+            delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
+            log.warning("outbox %s: look-up failed, retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
+            await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=f"look-up: {exc}"[:2000],
+                                    next_attempt_at=utcnow() + delay)
+            return DONE
+        if found is None:
+            return None
+        log.info("outbox %s: an earlier attempt had reached the platform; not sending again", row.dedupe_key)
+        await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="sent", sent_channel=found.channel,
+                                sent_ref=found.ref, sent_at=utcnow(), last_error=None, maybe_sent=False)
+        return SENT
+
+    def _answered(self, port: ChatPort, row: OutboxMessage) -> Callable[[Session], None]:
+        gap = port.pace(row.action)
+        return lambda s: pace.answered(s, row.platform, row.target, gap)
+
+    async def _retry(self, port: ChatPort, row: OutboxMessage, exc: RetryLater) -> _Outcome:
+        assert row.id is not None
+        delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
+        log.warning("outbox %s: retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
+        values: dict[str, Any] = {"last_error": str(exc)[:2000], "next_attempt_at": utcnow() + delay}
+        if row.action in NEW_MESSAGE:
+            # The turn wrote maybe_sent before sending; only an answer saying nothing was done clears it.
+            values["maybe_sent"] = exc.maybe_sent
+            if exc.unanswered and port.settle > 0:
+                values["settle_until"] = database_seconds(self.engine.dialect.name) + port.settle
+        answered = self._answered(port, row)
+
+        def then(s: Session) -> None:
+            answered(s)
+            if exc.after is not None:
+                # Every worker waits this out, not only this one.
+                pace.hold(s, row.platform, row.target, exc.after)
+
+        await asyncio.to_thread(_finish, self.engine, row.id, self.me, then=then, **values)
+        return _Outcome(wait=exc.after) if exc.after is not None else DONE
+
+    async def run_forever(self, *, poll: float = 1.0) -> None:
+        """Deliver as work arrives (woken by `nudge`) and at least every `poll` seconds."""
+        self.loop = asyncio.get_running_loop()
+        while True:
+            self.wake.clear()  # before the pass: work queued during it wakes the next one
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox worker pass failed; retrying")
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=poll)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,97 @@
+"""What every adapter needs at hand: the database, the workspace and a clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.config import Settings, Workspace
+from storage.db import session_scope
+from storage import clock as process_clock
+
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self, engine: Engine, workspace: Workspace, settings: Settings,
+                 clock: Callable[[], datetime] | None = None):
+        self.engine = engine
+        self.base_workspace = workspace
+        self.settings = settings
+        if clock is not None:
+            # One clock per process (storage/clock.py): the outbox, the inbox, the claims and the
+            # table defaults must all read the same "now" as the handlers do.
+            process_clock.install(clock)
+        # Called after work is queued so the outbox worker wakes at once instead of at its next poll.
+        self.on_queued: list[Callable[[], None]] = []
+        # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
+        self.inflight = 0
+        self._idle: asyncio.Condition | None = None
+        self._ws_cache: tuple[Any, Workspace] | None = None
+        # Work Slack is waiting on (a command's answer, a form's validation) and work done after the
+        # ack run on separate, small pools, so a burst of after-ack work never delays the next ack.
+        self._ack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cx-ack")
+        self._after_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cx-after-ack")
+
+    async def for_ack(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work someone is waiting on, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._ack_pool, fn, *args)
+
+    async def after_ack(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work whose request was already acknowledged, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._after_pool, fn, *args)
+
+    @property
+    def workspace(self) -> Workspace:
+        """The YAML workspace with the changes made in chat, re-read when those change."""
+        from bot.people.teams import effective_workspace, settings_version
+
+        with Session(self.engine) as s:
+            version = settings_version(s)
+            if self._ws_cache is not None and self._ws_cache[0] == version:
+                return self._ws_cache[1]
+            ws = effective_workspace(s, self.base_workspace)
+        self._ws_cache = (version, ws)
+        return ws
+
+    def now(self) -> datetime:
+        return process_clock.now()
+
+    def transaction(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in one transaction, then wake the delivery worker."""
+        with session_scope(self.engine) as session:
+            result = fn(session)
+        for cb in self.on_queued:
+            cb()
+        return result
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        """Count a piece of acknowledged-but-unfinished work."""
+        if self._idle is None:
+            self._idle = asyncio.Condition()
+        self.inflight += 1
+        try:
+            yield
+        finally:
+            async with self._idle:
+                self.inflight -= 1
+                self._idle.notify_all()
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no acknowledged work is still running."""
+        if self._idle is None:
+            self._idle = asyncio.Condition()
+
+        async def _wait() -> None:
+            async with self._idle:  # type: ignore[union-attr]
+                await self._idle.wait_for(lambda: self.inflight == 0)  # type: ignore[union-attr]
+
+        await asyncio.wait_for(_wait(), timeout)

@@ -1,0 +1,1 @@
+"""Recognition: kudos, customer praise, loops closed well, and Customer Service Week."""

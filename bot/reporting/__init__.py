@@ -1,0 +1,1 @@
+"""Scores, the weekly digest and its chart."""
