@@ -7,15 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.config import Settings, Workspace
 from bot.machinery.housekeeping import prune
 from bot.machinery.outbox import Deliverer
 from bot.machinery.schedule import run_due_jobs
-from handlers.platforms import delivery_ports
-from storage.db import session_scope
-from storage.models import Case, Member
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

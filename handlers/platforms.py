@@ -14,7 +14,7 @@ def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: A
     """One port per configured platform (Teams needs the engine: its conversation references are stored)."""
     ports: list[ChatPort] = []
     if settings.slack_bot_token:
-        from handlers.slack.app import web_client
+        from handlers.slack.client import web_client
         from handlers.slack.port import SlackPort
 
         # The outbox does its own retrying and pacing; the SDK's retry handlers would double it.

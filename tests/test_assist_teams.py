@@ -1,21 +1,13 @@
-"""The owner's "Draft a reply" in Teams (runs once the integration diffs are applied; skipped before)."""
+"""The owner's "Draft a reply" in Teams."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
-from bot.assist.messages import AssistAction
-
-interactions = pytest.importorskip("handlers.teams.interactions")
-if AssistAction.DRAFT.value not in interactions.ACTIONS:
-    pytest.skip("the assistant is not wired into Teams yet", allow_module_level=True)
-
-from bot.intake.store import record_response  # noqa: E402
-from bot.intake.surveys import build_response  # noqa: E402
-from standins.bot_connector import card_of, find_actions, find_inputs  # noqa: E402
-from tests.teams_harness import ALICE, BOB, TeamsHarness, dialog_card, dialog_message  # noqa: E402
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
+from standins.bot_connector import card_of, find_actions, find_inputs
+from tests.teams_harness import ALICE, BOB, TeamsHarness, dialog_card, dialog_message
 
 
 def detractor():  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ def test_demo_runs_the_scripted_day(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     out = " ".join(run.stdout.split())  # rich wraps lines to the terminal's width
     for line in ("Imported 600 responses", "POST /webhooks/generic → 202", "→ 200", "(no second case, no second alert)",
-                 "Only the case owner or a manager", "took the case", "Step 8 of 8: Document the problem",
+                 "has no owner yet: take it first", "took the case", "Step 8 of 8: Document the problem",
                  "Loop closed", "chat.postMessage"):
         assert line in out, line
     assert "WARNING" not in run.stderr and "Traceback" not in run.stderr

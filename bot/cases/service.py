@@ -193,26 +193,41 @@ def _set_owner(session: Session, case: Case, owner: Member, actor: Actor | None,
     return _record(session, case, kind, actor, now, owner_id=owner.id, previous_owner_id=previous, reason=reason)
 
 
-def _require_active(case: Case, doing: str) -> None:
+def require_active(case: Case, doing: str) -> None:
+    """A case that is resolved, closed or dismissed must be reopened before anyone works on it."""
     if not CaseStatus(case.status).is_active:
         raise InvalidState(f"Case #{case.id} is {CaseStatus(case.status).label.lower()}; reopen it before you {doing}.")
 
 
-def _require_worker(actor: Actor, case: Case, doing: str) -> None:
-    """Only the owner or a manager of the case's team (or an admin) may work a case."""
+def require_worker(actor: Actor, case: Case, doing: str) -> None:
+    """Only the owner or a manager of the case's team (or an admin) may work a case.
+
+    `doing` says what, with `{case}` where the case goes: "tick steps on {case}".
+    """
     if case.owner_id == actor.id or actor.manages_team(case.team):
         return
     if case.owner_id is None:
         raise NotAllowed(f"Case #{case.id} has no owner yet: take it first, or ask a manager of "
-                         f"the {case.team} team to {doing}.")
-    raise NotAllowed(f"Only the case owner or a manager of the {case.team} team can {doing} on case #{case.id}.")
+                         f"the {case.team} team to {doing.format(case='it')}.")
+    raise NotAllowed(f"Only the case owner or a manager of the {case.team} team can "
+                     f"{doing.format(case=f'case #{case.id}')}.")
+
+
+def _reason(reason: str | None, *, why: str) -> str:
+    """A required reason, trimmed: `why` finishes "Say why …" when it is missing."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BadInput(f"Say why {why} (a reason is required).", field="reason")
+    if len(reason) > MAX_REASON:
+        raise BadInput(f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}).", field="reason")
+    return reason
 
 
 def take(session: Session, actor: Actor, case_id: int, *, now: datetime | None = None) -> CaseEvent:
     """The caller becomes the owner of an unclaimed case."""
     now = now or utcnow()
     case = get_case(session, case_id)
-    _require_active(case, "take it")
+    require_active(case, "take it")
     if case.owner_id == actor.id:
         raise InvalidState(f"You already own case #{case.id}.")
     if case.owner_id is not None:
@@ -230,7 +245,7 @@ def check_assign(session: Session, actor: Actor, case: Case, assignee: Member) -
     themselves, on an unowned case of a team they belong to; and whoever gets it must belong to the
     team, because owning a case shows them the customer's details.
     """
-    _require_active(case, "assign it")
+    require_active(case, "assign it")
     if assignee.id == case.owner_id:
         raise InvalidState(f"Case #{case.id} is already with {assignee.name or 'them'}.")
     manager = actor.manages_team(case.team)
@@ -257,11 +272,7 @@ def assign(session: Session, actor: Actor, case_id: int, assignee: Member, *, re
     case = get_case(session, case_id)
     check_assign(session, actor, case, assignee)
     if case.owner_id is not None:
-        reason = (reason or "").strip()
-        if not reason:
-            raise BadInput("Say why you are reassigning the case (a reason is required).", field="reason")
-        if len(reason) > MAX_REASON:
-            raise BadInput(f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}).", field="reason")
+        reason = _reason(reason, why="you are reassigning the case")
     kind = "assigned" if case.owner_id is None else "reassigned"
     return _set_owner(session, case, assignee, actor, now, kind=kind, reason=reason or None)
 
@@ -281,8 +292,8 @@ def tick_step(session: Session, actor: Actor, case_id: int, step: ResolvedStep, 
     """Mark a RESOLVED step done. Steps go in order; the eighth resolves the case."""
     now = now or utcnow()
     case = get_case(session, case_id)
-    _require_active(case, "tick steps")
-    _require_worker(actor, case, "tick steps")
+    require_active(case, "tick steps")
+    require_worker(actor, case, "tick steps on {case}")
     done = {ResolvedStep(s) for s in session.exec(
         select(CaseStep.step).where(CaseStep.case_id == case.id, CaseStep.round == case.round))}
     if step in done:
@@ -335,7 +346,7 @@ def close_loop(session: Session, actor: Actor, case_id: int, *, how: str, when: 
             left = len(STEPS) - len(load_done(session, case))
             raise InvalidState(f"Case #{case.id} still has {left} RESOLVED step(s) to do before the loop can be closed.")
         raise InvalidState(f"Case #{case.id} is {CaseStatus(case.status).label.lower()}.")
-    _require_worker(actor, case, "close the loop")
+    require_worker(actor, case, "close the loop on {case}")
     try:
         channel = LoopChannel(how)
     except ValueError:
@@ -364,15 +375,9 @@ def dismiss(session: Session, actor: Actor, case_id: int, *, reason: str, now: d
     """Close a case as not actionable; the reason is required."""
     now = now or utcnow()
     case = get_case(session, case_id)
-    _require_active(case, "close it")
-    if not (case.owner_id == actor.id or actor.manages_team(case.team)):
-        raise NotAllowed(f"Only the case owner or a manager of the {case.team} team can mark case #{case.id} "
-                         f"not actionable.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise BadInput("Say why the case is not actionable (a reason is required).", field="reason")
-    if len(reason) > MAX_REASON:
-        raise BadInput(f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}).", field="reason")
+    require_active(case, "close it")
+    require_worker(actor, case, "mark {case} not actionable")
+    reason = _reason(reason, why="the case is not actionable")
     case.status = CaseStatus.DISMISSED.value
     case.close_reason = reason
     case.closed_at = now
@@ -385,13 +390,8 @@ def reopen(session: Session, actor: Actor, case_id: int, *, reason: str, now: da
     case = get_case(session, case_id)
     if CaseStatus(case.status).is_active:
         raise InvalidState(f"Case #{case.id} is still open.")
-    if not (case.owner_id == actor.id or actor.manages_team(case.team)):
-        raise NotAllowed(f"Only the case owner or a manager of the {case.team} team can reopen case #{case.id}.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise BadInput("Say why the case is being reopened (a reason is required).", field="reason")
-    if len(reason) > MAX_REASON:
-        raise BadInput(f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}).", field="reason")
+    require_worker(actor, case, "reopen {case}")
+    reason = _reason(reason, why="the case is being reopened")
     case.status = CaseStatus.IN_PROGRESS.value if case.owner_id else CaseStatus.OPEN.value
     case.round += 1
     case.resolved_at = None
@@ -408,14 +408,9 @@ def snooze(session: Session, actor: Actor, case_id: int, *, until: datetime, rea
     """Hold the owner's reminders until `until` (at most `max_snooze` ahead); a reason is required."""
     now = now or utcnow()
     case = get_case(session, case_id)
-    _require_active(case, "snooze it")
-    if case.owner_id != actor.id and not actor.manages_team(case.team):
-        raise NotAllowed(f"Only the case owner or a manager of the {case.team} team can snooze case #{case.id}.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise BadInput("Say why you are snoozing the reminders (a reason is required).", field="reason")
-    if len(reason) > MAX_REASON:
-        raise BadInput(f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}).", field="reason")
+    require_active(case, "snooze it")
+    require_worker(actor, case, "snooze {case}")
+    reason = _reason(reason, why="you are snoozing the reminders")
     if until <= now:
         raise BadInput("Snooze until a time in the future.", field="until")
     if until > now + max_snooze:

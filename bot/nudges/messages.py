@@ -60,7 +60,7 @@ def owner_nudge(view: CaseView, what: str, due_at: datetime, now: datetime, *, o
     label = KIND_TEXT[what]
     if overdue:
         head = f"⚠️ Case #{cid}: the {label} is overdue"
-        when_line: list[Span] = [plain(f"Due "), cm.when(due_at), plain(f" — overdue by {_ago((now - due_at).total_seconds())}.")]
+        when_line: list[Span] = [plain("Due "), cm.when(due_at), plain(f" — overdue by {_ago((now - due_at).total_seconds())}.")]
     else:
         head = f"⏰ Case #{cid}: {label} due soon"
         when_line = [plain("Due "), cm.when(due_at), plain(f" — in {_ago((due_at - now).total_seconds())}.")]

@@ -1,32 +1,15 @@
-"""The Bolt app: builds it, wires the listeners, turns domain errors into messages people read."""
+"""The Bolt app: one workspace, one bot token, and every listener named in LISTENERS."""
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Callable
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.machinery.runtime import Runtime
-
-log = logging.getLogger(__name__)
-
-DEFAULT_API_URL = "https://slack.com/api/"
-
-
-def web_client(token: str | None, api_url: str | None = None, *, retries: bool = True) -> AsyncWebClient:
-    """An AsyncWebClient for `SLACK_API_URL` (or Slack's), retrying what Slack asks to be retried."""
-    base = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
-    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=2)] if retries else []
-    if retries:
-        handlers += [AsyncRateLimitErrorRetryHandler(max_retry_count=1), AsyncServerErrorRetryHandler(max_retry_count=1)]
-    return AsyncWebClient(token=token, base_url=base, timeout=10, retry_handlers=handlers)
+from handlers.slack import assist, commands, events, interactions
+from handlers.slack.client import web_client
 
 
 def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | None = None,
@@ -53,21 +36,11 @@ def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | No
 
     if first is not None:
         first(app)
-    from handlers.slack import listeners
-
-    listeners.register(app, rt)
-    for name in EXTRA_LISTENERS:
-        try:
-            module = __import__(name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app, rt)
+    for listeners in LISTENERS:
+        listeners.register(app, rt)
     return app
 
 
-# Feature modules with their own Slack listeners, each exposing register(app, rt).
-EXTRA_LISTENERS = ("handlers.slack.listeners_recognition", "handlers.slack.listeners_digest",
-                   "handlers.slack.listeners_console", "handlers.slack.listeners_assist")
-
+# Every group of Slack listeners, registered in this order (events first: its middleware must see
+# every request before a listener does).
+LISTENERS = (events, interactions, commands, assist)

@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, or_, select, update
 
 from bot.config import Settings
-from handlers.slack.app import web_client
+from handlers.slack.client import web_client
 from storage.db import session_scope
 from storage.models import Case, Member, TeamMembership
 

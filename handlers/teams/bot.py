@@ -3,14 +3,15 @@
 - Installs (conversationUpdate with cxloop among the members added, installationUpdate) store the
   conversation reference, and for a team one per channel, in the database; removals forget them.
 - A message is a `cx …` command: `@cxloop cx case 42` in a channel or group chat, `cx case 42` (or
-  just `case 42`) in the personal chat. It runs `bot.commands.dispatch` as the sender, with the same
+  just `case 42`) in the personal chat. It runs `bot.console.registry.dispatch` as the sender, with the same
   roles and permissions as `/cx`, and the answer is posted where it was asked (Teams has no
   ephemeral messages: in a channel, the thread of the command). An answer showing customer details
   (`Reply.private`) asked for in a channel or group chat goes to the asker's personal chat instead,
   with a pointer in the thread, or is refused there when cxloop has no personal chat with them
-  (`bot.commands.route_reply` decides).
-- Card buttons open dialogs (`task/fetch`); dialog forms come back as `task/submit`. See
-  `interactions.py` for what each does.
+  (`bot.console.registry.route_reply` decides).
+- Card buttons open dialogs (`task/fetch`); dialog forms come back as `task/submit`. What each
+  does is the core's (each feature's `actions.py`, bot/chat/interactions.py); `interactions.py` here
+  adds Teams' picker and confirmation dialogs.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from bot.chat.messages import Context, Form, Message, Section, bold, plain
 from bot.machinery.outbox import enqueue
 from bot.machinery.runtime import Runtime
 from handlers.teams import cards, conversations, interactions
-from handlers.teams.interactions import Click, Outcome, Submission
+from bot.chat.interactions import Done, Outcome
 from handlers.teams.people import actor_of, member_by_teams, mention_token, teams_user_id
 from storage.models import Member, ProcessedEvent
 
@@ -377,6 +378,8 @@ class CxTeamsBot(TeamsActivityHandler):
             return _dialog(cards.form_card(outcome, zone=zone), outcome.title)
         if isinstance(outcome, Message):
             return _dialog(cards.message_card(outcome), outcome.text, width="large")
+        if isinstance(outcome, Done):
+            return _say(teams_wording(outcome.text))
         if isinstance(outcome, str):
             return _say(teams_wording(outcome))
         return None if closing else _say("Done.")
@@ -393,13 +396,8 @@ class CxTeamsBot(TeamsActivityHandler):
             actor, zone = self._context(s, activity)
             if not action_id:
                 return "That button carries no action.", zone
-            pick = data.get(cards.PICK_KEY)
-            if isinstance(pick, dict):
-                return interactions.pick_form(action_id, value, pick), zone
-            if data.get(cards.CONFIRM_KEY):
-                return interactions.confirm_form(action_id, value, str(data[cards.CONFIRM_KEY])), zone
-            click = Click(rt=rt, actor=actor, value=value, conversation_id=activity.conversation.id)
-            return interactions.run_action(s, click, action_id), zone
+            return interactions.click(s, rt, actor, action_id, value, conversation=activity.conversation.id,
+                                      pick=data.get(cards.PICK_KEY), confirm=data.get(cards.CONFIRM_KEY)), zone
 
         try:
             outcome, zone = await self._db(work)
@@ -431,10 +429,6 @@ class CxTeamsBot(TeamsActivityHandler):
         data = dict(task_module_request.data or {}) if isinstance(task_module_request.data, dict) else {}
         callback = str(data.get(cards.FORM_KEY) or "")
         meta = data.get(cards.META_KEY) if isinstance(data.get(cards.META_KEY), dict) else {}
-        entry = interactions.FORMS.get(callback)
-        if entry is None:
-            return _say("That form does not work in Teams yet.")
-        rebuild, apply = entry
         rt = self.rt
         shown: dict[str, Any] = {}
         picked = await self._picked(turn_context, callback, meta, data)
@@ -443,11 +437,11 @@ class CxTeamsBot(TeamsActivityHandler):
             actor, zone = self._context(s, activity)
             if picked:
                 member_by_teams(s, rt.workspace, picked[0], name=picked[1])
-            form = rebuild(s, rt, meta)
+            form = interactions.rebuild(s, rt, callback, meta)
             values = cards.form_values(form, data, zone=zone)
             shown.update(form=form, values=values, zone=zone)
-            return apply(s, Submission(rt=rt, actor=actor, meta=meta, values=values,
-                                       conversation_id=activity.conversation.id)), zone
+            return interactions.submit(s, rt, actor, callback, meta, values,
+                                       conversation=activity.conversation.id), zone
 
         try:
             outcome, zone = await self._db(work)

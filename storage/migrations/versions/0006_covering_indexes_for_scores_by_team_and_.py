@@ -7,9 +7,6 @@ Create Date: 2026-11-22 09:55:52.224105
 from typing import Sequence, Union
 
 from alembic import op
-import sqlalchemy as sa
-import sqlmodel
-import storage.types
 
 
 revision: str = '0006'

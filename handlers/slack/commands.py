@@ -1,0 +1,35 @@
+"""`/cx` in Slack: acknowledged at once, answered on the command's response_url."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from sqlmodel import Session
+
+from bot.console import registry
+from bot.errors import CxError
+from bot.machinery.runtime import Runtime
+from handlers.slack import render
+from handlers.slack.common import actor_of, tracked
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    @app.command("/cx")
+    @tracked(rt)
+    async def on_cx(ack: AsyncAck, body: dict[str, Any], respond) -> None:  # type: ignore[no-untyped-def]
+        # Slack gets its acknowledgement at once; the answer follows on the command's response_url,
+        # so no query, however slow, can push the ack past Slack's 3 seconds.
+        await ack()
+        text = body.get("text") or ""
+        user = body["user_id"]
+
+        def run(session: Session) -> registry.Reply:
+            return registry.dispatch(session, rt.workspace, actor_of(session, user), text, now=rt.now())
+
+        try:
+            reply = await rt.after_ack(rt.transaction, run)
+        except CxError as exc:
+            await respond(response_type="ephemeral", text=render.safe(str(exc)))
+            return
+        await respond(response_type="in_channel" if reply.public else "ephemeral", **render.message(reply.message))
