@@ -15,7 +15,7 @@ import importlib
 COMMANDS = (
     "bot.console.registry",
     "bot.console.commands",
-    "bot.reporting.digest",
+    "bot.reporting.commands",
     "bot.recognition.shoutouts",
 )
 
@@ -31,7 +31,7 @@ ACTIONS = (
 # Work done at an instant by `run-due` and the scheduler (bot/machinery/schedule.py)
 DUE_JOBS = (
     "bot.nudges.jobs",
-    "bot.reporting.digest",
+    "bot.reporting.jobs",
     "bot.recognition.shoutouts",
     "bot.recognition.csweek",
     "bot.assist.due",

@@ -64,6 +64,9 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    from bot import wiring
+
+    wiring.load()  # a feature module that is missing or broken stops the start, naming itself
     rt = runtime or Runtime(engine=engine, workspace=ws, settings=settings)
     services = Services(runtime=rt, role=role)
     # Requests from both chats are stored together (group commit), and handled by one inbox worker.

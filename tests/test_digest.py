@@ -11,7 +11,9 @@ from datetime import datetime, timedelta, timezone
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
-from bot.reporting import digest
+from bot.reporting import digest, weeks
+from bot.reporting import jobs as digest_jobs
+from bot.reporting import messages as digest_messages
 from bot.config import Workspace, load_workspace, parse_workspace
 from bot.intake.store import record_response
 from bot.chat.messages import Fields, Image, Mention, Quote
@@ -159,7 +161,7 @@ def test_week_figures_match_hand_computed_values(engine):
 def test_digest_message_shows_the_figures_and_keeps_customer_text_in_quotes(engine):
     ws = load_workspace()
     seed(engine, ws)
-    msg = digest.digest_message(digest.compute_digest(engine, ws, "support", *WEEK))
+    msg = digest_messages.digest_message(digest.compute_digest(engine, ws, "support", *WEEK))
     doc = json.dumps(msg.model_dump(mode="json"), ensure_ascii=False)
     for expected in ("Customer Support: weekly digest", "0.0", "▼ −16.7 vs. the week before", "75%",
                      "▲ +25 pts vs. the week before", "50.0%", "no answers the week before",
@@ -182,7 +184,7 @@ def test_digest_message_shows_the_figures_and_keeps_customer_text_in_quotes(engi
 def test_chart_is_a_small_readable_png(engine):
     ws = load_workspace()
     seed(engine, ws)
-    msg = digest.digest_message(digest.compute_digest(engine, ws, "support", *WEEK))
+    msg = digest_messages.digest_message(digest.compute_digest(engine, ws, "support", *WEEK))
     images = [b for b in msg.blocks if isinstance(b, Image)]
     assert len(images) == 1
     png = base64.b64decode(images[0].png_base64)
@@ -204,7 +206,7 @@ def test_an_empty_week_says_so_plainly(engine):
     assert old is not None
     data = digest.compute_digest(engine, ws, "support", *WEEK)
     assert data.is_empty
-    msg = digest.digest_message(data)
+    msg = digest_messages.digest_message(data)
     text = json.dumps(msg.model_dump(mode="json"), ensure_ascii=False)
     assert "No survey answers and no case activity for Customer Support last week." in text
     assert "1 case was still open past a due time" in text
@@ -222,11 +224,11 @@ def test_long_comments_are_cut_only_when_nothing_shorter_is_there(engine):
 
 
 def test_format_span():
-    assert digest.format_span(timedelta(minutes=45)) == "45 min"
-    assert digest.format_span(timedelta(hours=3, minutes=20)) == "3 h 20 min"
-    assert digest.format_span(timedelta(hours=26)) == "26 h"
-    assert digest.format_span(timedelta(days=4, hours=1)) == "4 d 1 h"
-    assert digest.format_span(timedelta(days=3)) == "3 d"
+    assert digest_messages.format_span(timedelta(minutes=45)) == "45 min"
+    assert digest_messages.format_span(timedelta(hours=3, minutes=20)) == "3 h 20 min"
+    assert digest_messages.format_span(timedelta(hours=26)) == "26 h"
+    assert digest_messages.format_span(timedelta(days=4, hours=1)) == "4 d 1 h"
+    assert digest_messages.format_span(timedelta(days=3)) == "3 d"
 
 
 # --- when it is due --------------------------------------------------------------------------
@@ -238,8 +240,8 @@ def _ws(**changes) -> Workspace:
 
 def test_due_at_monday_0900_local_across_a_clock_change():
     ws = load_workspace()  # Europe/London; summer time starts on Sunday 29 March 2026
-    assert digest.due_digest(ws, datetime(2026, 3, 30, 7, 59, tzinfo=UTC)) is None  # 08:59 BST
-    due = digest.due_digest(ws, datetime(2026, 3, 30, 8, 0, tzinfo=UTC))
+    assert weeks.due_digest(ws, datetime(2026, 3, 30, 7, 59, tzinfo=UTC)) is None  # 08:59 BST
+    due = weeks.due_digest(ws, datetime(2026, 3, 30, 8, 0, tzinfo=UTC))
     assert due is not None and due.at == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
     # Monday 23 March 00:00 GMT to Monday 30 March 00:00 BST: a week of 167 hours.
     assert (due.week_start, due.week_end) == (datetime(2026, 3, 23, tzinfo=UTC), datetime(2026, 3, 29, 23, tzinfo=UTC))
@@ -248,12 +250,12 @@ def test_due_at_monday_0900_local_across_a_clock_change():
 def test_configured_day_time_and_zone_with_catch_up_limit():
     ws = _ws(timezone="America/New_York", digest={"day": 4, "time": "16:30"})
     friday = datetime(2026, 11, 27, 21, 30, tzinfo=UTC)  # 16:30 in New York
-    assert digest.due_digest(ws, friday - timedelta(minutes=1)) is None
-    due = digest.due_digest(ws, friday)
+    assert weeks.due_digest(ws, friday - timedelta(minutes=1)) is None
+    due = weeks.due_digest(ws, friday)
     assert due is not None and due.week_start == datetime(2026, 11, 16, 5, tzinfo=UTC)  # Monday 00:00 EST
-    late = digest.due_digest(ws, datetime(2026, 11, 30, 15, tzinfo=UTC))  # the next Monday: still catching up
+    late = weeks.due_digest(ws, datetime(2026, 11, 30, 15, tzinfo=UTC))  # the next Monday: still catching up
     assert late is not None and late.week_start == due.week_start
-    assert digest.due_digest(ws, friday + timedelta(days=6, minutes=1)) is None  # never more than 6 days late
+    assert weeks.due_digest(ws, friday + timedelta(days=6, minutes=1)) is None  # never more than 6 days late
 
 
 # --- the scheduled job -----------------------------------------------------------------------
@@ -337,7 +339,7 @@ async def test_a_missed_run_catches_up_later_that_week_but_never_twice(engine):
 def test_a_stale_digest_is_not_posted(engine):
     ws = load_workspace()
     roster(engine, ws)
-    assert digest.weekly_digests(engine, ws, DIGEST_AT + timedelta(days=6, minutes=1)) == 0
+    assert digest_jobs.weekly_digests(engine, ws, DIGEST_AT + timedelta(days=6, minutes=1)) == 0
     with Session(engine) as s:
         assert not list(s.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("%digest%"))))
 
@@ -351,7 +353,7 @@ def test_two_replicas_at_once_queue_each_digest_once(engine, db_url):
     def replica() -> None:
         eng = make_engine(db_url)
         try:
-            results.append(digest.weekly_digests(eng, ws, DIGEST_AT))
+            results.append(digest_jobs.weekly_digests(eng, ws, DIGEST_AT))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -382,11 +384,11 @@ def test_one_failing_team_never_stops_the_others(engine, monkeypatch):
             raise RuntimeError("boom")
         return real(bind, ws, team, *a, **k)
 
-    monkeypatch.setattr(digest, "compute_digest", flaky)
-    assert digest.weekly_digests(engine, ws, DIGEST_AT) == 2
-    monkeypatch.setattr(digest, "compute_digest", real)
+    monkeypatch.setattr(digest_jobs, "compute_digest", flaky)
+    assert digest_jobs.weekly_digests(engine, ws, DIGEST_AT) == 2
+    monkeypatch.setattr(digest_jobs, "compute_digest", real)
     # Billing was not claimed, so the next run posts it (and only it).
-    assert digest.weekly_digests(engine, ws, DIGEST_AT + timedelta(minutes=5)) == 1
+    assert digest_jobs.weekly_digests(engine, ws, DIGEST_AT + timedelta(minutes=5)) == 1
 
 
 # --- /cx digest ------------------------------------------------------------------------------

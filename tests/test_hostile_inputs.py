@@ -10,6 +10,7 @@ from sqlmodel import Session, func, select
 
 from bot.cases import service as cases
 from bot.reporting import digest
+from bot.reporting import messages as digest_messages
 from bot.config import load_workspace, parse_workspace
 from bot.errors import BadInput, NotFound
 from bot.intake.store import record_response
@@ -86,6 +87,6 @@ def test_a_team_name_that_looks_like_maths_still_gets_its_digest_chart(engine, n
     roster(engine, ws)
     for week in range(3):
         answer(engine, ws, f"r{week}", "nps", 9, WEEK[0] - (2 - week) * (WEEK[1] - WEEK[0]))
-    msg = digest.digest_message(digest.compute_digest(engine, ws, "support", *WEEK))
+    msg = digest_messages.digest_message(digest.compute_digest(engine, ws, "support", *WEEK))
     (image,) = [b for b in msg.blocks if isinstance(b, Image)]
     assert base64.b64decode(image.png_base64).startswith(b"\x89PNG") and name in image.title

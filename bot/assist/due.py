@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def run_assist(engine: Engine, ws: Workspace, now: datetime) -> int:
     """Classify, summarise and check names; returns how many results were stored."""
     from bot.cases import notify
-    from bot.reporting.digest import digest_instant
+    from bot.reporting.weeks import digest_instant
     from bot.recognition.shoutouts import credit_named
 
     assistant = assistant_for(Settings(), engine, ws)

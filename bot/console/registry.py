@@ -67,23 +67,13 @@ class Command:
 
 
 REGISTRY: dict[str, Command] = {}
-# Modules that add subcommands with @command; imported on first dispatch so each feature keeps its
-# own commands beside its own code.
-EXTENSIONS = ("bot.reporting.digest", "bot.recognition.shoutouts", "bot.recognition.csweek", "bot.console.commands")
-_loaded = False
 
 
 def load_extensions() -> None:
-    global _loaded
-    if _loaded:
-        return
-    for name in EXTENSIONS:
-        try:
-            __import__(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    _loaded = True
+    """Every module with `/cx` subcommands, as bot/wiring.py names them."""
+    from bot import wiring
+
+    wiring.load()
 
 
 def command(name: str, usage: str, summary: str, role: Role = Role.AGENT, *, raw: bool = False):  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,24 +12,11 @@ from sqlmodel import Session, select
 from bot.cases.service import opens_case, open_case
 from bot.config import Workspace
 from bot.cases.notify import publish_opened
+from bot.intake.hooks import hooks
 from bot.intake.surveys import ResponseIn
 from storage.db import session_scope
 from storage.models import Case, ProcessedEvent, SurveyResponse
 from storage.types import utcnow
-
-
-# Called in the same transaction for every newly stored response, e.g. to turn praise naming a
-# team member into a shout-out. Features register themselves here at import.
-RESPONSE_HOOKS: list[Callable[[Session, Workspace, SurveyResponse, datetime], None]] = []
-
-
-def _load_hooks() -> None:
-    for name in ("bot.recognition.shoutouts",):
-        try:
-            __import__(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
 
 
 @dataclass(frozen=True)
@@ -76,7 +62,7 @@ def store_response(session: Session, ws: Workspace, r: ResponseIn, *, now: datet
         case = open_case(session, ws, row, now=now)
         publish_opened(session, ws, case)
         case_id = case.id
-    for hook in RESPONSE_HOOKS:
+    for hook in hooks():
         hook(session, ws, row, now)
     return IntakeResult(response_id=row.id, case_id=case_id, created=True)
 
@@ -127,7 +113,7 @@ def record_comment_update(engine: Engine, ws: Workspace, r: ResponseIn, *, event
             if changed:
                 # The comment may only now name someone (Delighted sends it after the score);
                 # hooks are once-only per response, so running them again adds only what is new.
-                for hook in RESPONSE_HOOKS:
+                for hook in hooks():
                     hook(session, ws, row, now or utcnow())
             result = IntakeResult(response_id=row.id, case_id=case_id, created=False, updated=changed)
         if event_id:
@@ -135,4 +121,3 @@ def record_comment_update(engine: Engine, ws: Workspace, r: ResponseIn, *, event
         return result
 
 
-_load_hooks()

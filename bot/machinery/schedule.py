@@ -53,14 +53,9 @@ def claim(session: Session, key: str) -> bool:
 
 def run_due_jobs(engine: Engine, ws: Workspace, now: datetime) -> dict[str, int | str]:
     """Run every registered job for `now`; one failing job never stops the others."""
-    import bot.nudges.jobs  # noqa: F401  (registers its jobs)
+    from bot import wiring
 
-    for optional in ("bot.reporting.digest", "bot.recognition.shoutouts", "bot.recognition.csweek", "bot.assist.due"):
-        try:
-            __import__(optional)
-        except ModuleNotFoundError as exc:
-            if exc.name != optional:
-                raise
+    wiring.load()
     out: dict[str, int | str] = {}
     for job in JOBS:
         try:

@@ -26,7 +26,7 @@ from bot.recognition import messages as rm
 from bot.console.registry import Reply, command
 from bot.config import Workspace
 from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
-from bot.intake.store import RESPONSE_HOOKS
+from bot.intake.hooks import response_hook
 from bot.chat.messages import Message
 from bot.cases.notify import channel_targets, member_targets
 from bot.nudges.jobs import person_zone
@@ -348,6 +348,7 @@ def customer_shoutout(session: Session, ws: Workspace, response: SurveyResponse,
     return row
 
 
+@response_hook
 def on_response(session: Session, ws: Workspace, response: SurveyResponse, now: datetime) -> None:
     """Response hook: praise that names team members becomes their shout-outs."""
     if not response.comment or not is_praise(response.survey, response.score):
@@ -376,10 +377,6 @@ def _model_checks_names(session: Session, ws: Workspace) -> bool:
     from bot.config import Settings
 
     return assistant_for(Settings(), session.get_bind(), ws).online
-
-
-if on_response not in RESPONSE_HOOKS:
-    RESPONSE_HOOKS.append(on_response)
 
 
 def decide_shoutout(session: Session, ws: Workspace, actor: Actor, shoutout_id: int, *, approve: bool,

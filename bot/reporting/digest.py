@@ -1,9 +1,9 @@
-"""The weekly digest: each team's scores, cases, customer voices and recognition for the week just ended.
+"""The weekly digest's figures: each team's scores, cases, customer voices and recognition for one week.
 
 A digest covers one Monday-to-Sunday week in the workspace time zone. It is computed from the
-database (`compute_digest`), turned into a neutral message by a pure builder (`digest_message`),
-and queued in the outbox: by the `digest` due job at the configured day and time, once per team
-and week (a job claim plus a unique outbox key), or on demand with `/cx digest`.
+database here (`compute_digest`), turned into a neutral message by a pure builder
+(bot/reporting/messages.py), and queued by the `digest` due job (bot/reporting/jobs.py) or on demand
+with `/cx digest` (bot/reporting/commands.py).
 
 Definitions (also in README):
 - Overdue: cases still active at the end of the week (Monday 00:00) and past a due time then
@@ -17,11 +17,10 @@ Definitions (also in README):
 
 from __future__ import annotations
 
-import base64
 import logging
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as Clock, timedelta, timezone
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,102 +28,26 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, and_, case, func, or_, select
 from sqlmodel import Session
 
-from bot.assist.messages import summary_blocks
 from bot.assist.results import DigestSummary
 from bot.assist.service import assistant_for
 from bot.assist.store import week_summary
-from bot.console.registry import Reply, closest, command
-from bot.config import Settings, Workspace
-from bot.errors import BadInput, NotAllowed, NotFound
-from bot.chat.messages import (
-    Block,
-    Context,
-    FieldItem,
-    Fields,
-    Header,
-    Image,
-    Mention,
-    Message,
-    PersonRef,
-    Quote,
-    Section,
-    Span,
-    bold,
-    plain,
-)
-from bot.cases.notify import channel_targets
-from bot.machinery.outbox import enqueue
 from bot.cases.resolved import CaseStatus, ResolvedStep, RootCause
-from bot.people.roles import Role
-from bot.people.roster import Actor, person_ref
-from bot.machinery.schedule import claim, due_job
-from bot.reporting.scores import ScoreGroup, compute_scores, delta, round_half_away
-from storage.db import session_scope
-from storage.models import Case, CaseStep, JobClaim, Member, Shoutout, SurveyResponse
+from bot.chat.messages import (
+    PersonRef,
+)
+from bot.config import Settings, Workspace
+from bot.people.roster import person_ref
+from bot.reporting.scores import ScoreGroup, compute_scores, round_half_away
+from storage.models import Case, CaseStep, Member, Shoutout, SurveyResponse
 
 log = logging.getLogger(__name__)
+from bot.reporting.weeks import TREND_WEEKS, week_bounds
 
-TREND_WEEKS = 8
-MAX_LATE = timedelta(days=6)  # a missed digest is caught up within this, never later
 QUOTE_CHARS = 200
 MAX_QUOTES = 3
 MAX_SHOUTOUTS = 6
 SHOUTOUT_CHARS = 300
 CHART_NOTE = "📈 Chart: posted with the real digest."
-
-
-# --- weeks -----------------------------------------------------------------------------------
-
-
-def _local_midnight(day: date, ws: Workspace) -> datetime:
-    return datetime.combine(day, Clock(0), tzinfo=ws.zone).astimezone(timezone.utc)
-
-
-def _monday(at: datetime, ws: Workspace) -> date:
-    local = at.astimezone(ws.zone).date()
-    return local - timedelta(days=local.weekday())
-
-
-def week_bounds(monday: date, ws: Workspace) -> tuple[datetime, datetime]:
-    """The week from local Monday 00:00 to the next local Monday 00:00, as UTC instants."""
-    return _local_midnight(monday, ws), _local_midnight(monday + timedelta(days=7), ws)
-
-
-def last_full_week(ws: Workspace, now: datetime) -> tuple[datetime, datetime]:
-    """The Monday-to-Sunday week before the one `now` falls in (workspace zone)."""
-    return week_bounds(_monday(now, ws) - timedelta(days=7), ws)
-
-
-def digest_instant(ws: Workspace, monday: date) -> datetime:
-    """When the digest of the week before `monday` is due: the configured day and time of `monday`'s week."""
-    day = monday + timedelta(days=ws.digest.day)
-    return datetime.combine(day, ws.digest.time, tzinfo=ws.zone).astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class DueDigest:
-    at: datetime          # the digest instant
-    week_start: datetime  # the reported week, UTC instants of local midnights
-    week_end: datetime
-
-
-def due_digest(ws: Workspace, now: datetime) -> DueDigest | None:
-    """The digest due at `now`: the latest digest instant at or before `now`, unless it is over MAX_LATE old."""
-    this_monday = _monday(now, ws)
-    for monday in (this_monday, this_monday - timedelta(days=7)):
-        at = digest_instant(ws, monday)
-        if at <= now:
-            if now - at > MAX_LATE:
-                return None
-            start, end = week_bounds(monday - timedelta(days=7), ws)
-            return DueDigest(at=at, week_start=start, week_end=end)
-    return None
-
-
-def week_label(ws: Workspace, week_start: datetime) -> str:
-    """'2026-11-16': the local Monday the week starts on (used in keys)."""
-    return week_start.astimezone(ws.zone).date().isoformat()
-
 
 # --- the data --------------------------------------------------------------------------------
 
@@ -401,339 +324,3 @@ def _week_summary(s: Session, ws: Workspace, team: str, start: datetime, end: da
     except Exception:  # a bonus, never a reason for the digest not to go out
         log.exception("digest summary for %s failed", team)
         return None
-
-
-# --- the message (pure) ----------------------------------------------------------------------
-
-
-def format_span(td: timedelta) -> str:
-    """'45 min', '3 h 20 min', '4 d 1 h': how long something took, to the minute."""
-    mins = max(0, int(round(td.total_seconds() / 60)))
-    if mins < 60:
-        return f"{mins} min"
-    hours, rest = divmod(mins, 60)
-    if hours < 48:
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
-def _range(data: DigestData) -> str:
-    a, b = data.first_day, data.last_day
-    if a.year != b.year:
-        return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
-    if a.month != b.month:
-        return f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
-    return f"{a.day}–{b.day} {b:%b %Y}"
-
-
-def _score_text(kind: str, value: float | int | None) -> str:
-    if value is None:
-        return "no answers"
-    if kind == "nps":
-        return f"{value:.1f}"
-    if kind == "csat":
-        return f"{value}%"
-    return f"{value:.1f}%"
-
-
-def _change(kind: str, now: float | int | None, before: float | int | None) -> str:
-    if now is None:
-        return ""
-    if before is None:
-        return " (no answers the week before)"
-    d = delta(now, before)
-    assert d is not None
-    if d == 0:
-        return " (= the week before)"
-    amount = f"{abs(d):.0f}" if kind == "csat" else f"{abs(d):.1f}"
-    unit = "" if kind == "nps" else " pts"
-    return f" {'▲ +' if d > 0 else '▼ −'}{amount}{unit} vs. the week before"
-
-
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
-def _score_field(label: str, kind: str, now: float | int | None, before: float | int | None, answers: int,
-                 detail: str) -> FieldItem:
-    if not answers:
-        was = "" if before is None else f"\n({_score_text(kind, before)} the week before)"
-        return FieldItem(label=label, value=[plain("no answers this week" + was)])
-    return FieldItem(label=label, value=[bold(_score_text(kind, now)), plain(_change(kind, now, before)),
-                                         plain(f"\n{_plural(answers, 'answer')}{detail}")])
-
-
-def _score_fields(data: DigestData) -> Fields:
-    now, before = data.scores, data.previous
-    nps, csat, ces = now.nps, now.csat, now.ces
-    return Fields(items=[
-        _score_field("NPS", "nps", nps.score, before.nps.score, nps.responses,
-                     f": {_plural(nps.promoters, 'promoter')}, {_plural(nps.passives, 'passive')}, "
-                     f"{_plural(nps.detractors, 'detractor')}"),
-        _score_field("CSAT", "csat", csat.score, before.csat.score, csat.responses,
-                     f", {csat.satisfied} satisfied (4–5)"),
-        _score_field("CES", "ces", ces.score, before.ces.score, ces.responses, f", {ces.agree} found it easy (4–5)"),
-    ])
-
-
-def _case_fields(c: CaseFigures) -> Fields:
-    def median(value: timedelta | None, n: int, none: str) -> list[Span]:
-        if value is None:
-            return [plain(none)]
-        return [bold(format_span(value)), plain(f"\n{_plural(n, 'case')}")]
-
-    loops: list[Span] = [bold(str(c.loops_closed))]
-    if c.loops_closed:
-        loops.append(plain(f"\n{c.loop_closure_rate}% within the resolve SLA ({c.loops_closed_in_sla} of {c.loops_closed})"))
-    overdue: list[Span] = [bold(str(c.overdue))]
-    if c.overdue:
-        overdue.append(plain(f"\n{c.overdue_open} still open past a due time at the week's end · "
-                             f"{c.resolved_late} resolved late"))
-    return Fields(items=[
-        FieldItem(label="Cases opened", value=[bold(str(c.opened))]),
-        FieldItem(label="Resolved", value=[bold(str(c.resolved))]),
-        FieldItem(label="Overdue", value=overdue),
-        FieldItem(label="Loops closed", value=loops),
-        FieldItem(label="Median time to first response",
-                  value=median(c.median_first_response, c.first_responses, "no first responses this week")),
-        FieldItem(label="Median time to resolution",
-                  value=median(c.median_resolution, c.resolved, "no cases resolved this week")),
-    ])
-
-
-def _quote_label(q: CustomerQuote) -> str:
-    scale = {"nps": "0–10", "csat": "1–5", "ces": "1–5"}.get(q.survey, "")
-    if q.survey == "nps":
-        kind = "promoter" if q.score >= 9 else ("passive" if q.score >= 7 else "detractor")
-    else:
-        kind = "happy" if q.score >= 4 else ("neutral" if q.score == 3 else "unhappy")
-    return f"— {q.survey.upper()} {q.score} ({scale}), {kind}"
-
-
-def _shoutout_blocks(data: DigestData) -> list[Block]:
-    blocks: list[Block] = [Section(spans=[bold("🙌 Shout-outs this week")])]
-    for sh in data.shoutouts:
-        spans: list[Span] = [Mention(person=sh.to)]
-        if sh.source == "customer":
-            spans.append(plain(" — praised by a customer"))
-        elif sh.source == "loop":
-            spans.append(plain(" — for closing the loop"))
-        elif sh.by is not None:
-            spans += [plain(" — from "), Mention(person=sh.by)]
-        blocks += [Section(spans=spans), Quote(text=sh.text, cut_from=sh.cut_from)]
-    if data.more_shoutouts:
-        blocks.append(Context(spans=[plain(f"…and {_plural(data.more_shoutouts, 'more shout-out')} this week.")]))
-    return blocks
-
-
-def _trend_series(data: DigestData) -> list[Any]:
-    from bot.reporting.charts import Series
-
-    return [
-        Series("NPS", [w.scores.nps.score for w in data.trend], -100, 100, "", "#2b6cb0", 1),
-        Series("CSAT", [w.scores.csat.score for w in data.trend], 0, 100, "%", "#2f855a", 0),
-        Series("CES", [w.scores.ces.score for w in data.trend], 0, 100, "%", "#b7791f", 1),
-    ]
-
-
-def chart_png(data: DigestData) -> bytes:
-    """The eight-week trend of NPS, CSAT and CES as a PNG (three small panels)."""
-    from bot.reporting.charts import trend_png
-
-    return trend_png([w.monday for w in data.trend], _trend_series(data),
-                     title=f"{data.team_title}: the last {len(data.trend)} weeks")
-
-
-def _has_trend(data: DigestData) -> bool:
-    return any(w.scores.responses for w in data.trend)
-
-
-def _trend_text(data: DigestData) -> str:
-    return "\n".join(f"{x.name}: " + " · ".join("—" if v is None else x.label(v) for v in x.values)
-                     for x in _trend_series(data))
-
-
-def digest_message(data: DigestData, *, chart: bool = True) -> Message:
-    """The team's weekly digest. `chart=False` (previews) gives the trend as text instead of an image."""
-    title = data.team_title
-    when = _range(data)
-    blocks: list[Block] = [
-        Header(text=f"📊 {title}: weekly digest"),
-        Context(spans=[plain(f"Week of {data.first_day:%A} {data.first_day.day} {data.first_day:%B} to "
-                             f"{data.last_day:%A} {data.last_day.day} {data.last_day:%B %Y} ({data.timezone})")]),
-    ]
-    if data.is_empty:
-        empty = f"No survey answers and no case activity for {title} last week."
-        blocks.append(Section(spans=[plain(empty)]))
-        if data.cases.overdue_open:
-            blocks.append(Section(spans=[plain(
-                f"{_plural(data.cases.overdue_open, 'case was', 'cases were')} still open past a due time at the "
-                "end of the week: `/cx overdue` lists them.")]))
-        return Message(text=f"{title} weekly digest, {when}: {empty}", blocks=blocks)
-
-    s = data.scores
-    blocks.append(Section(spans=[bold("Scores")]))
-    blocks.append(_score_fields(data))
-    if _has_trend(data):
-        if chart:
-            png = chart_png(data)
-            blocks.append(Image(filename=f"digest-{data.team}-{data.first_day.isoformat()}.png",
-                                alt=f"{title}: NPS, CSAT and CES for the {len(data.trend)} weeks to "
-                                    f"{data.last_day.day} {data.last_day:%b %Y}; gaps are weeks with no answers",
-                                title=f"{title}: {len(data.trend)}-week trend",
-                                png_base64=base64.b64encode(png).decode("ascii")))
-        else:
-            blocks.append(Context(spans=[plain(f"{CHART_NOTE} The last {len(data.trend)} weeks, oldest first:\n"
-                                               + _trend_text(data))]))
-
-    blocks.append(Section(spans=[bold("Cases")]))
-    blocks.append(_case_fields(data.cases))
-    if data.root_causes:
-        blocks.append(Section(spans=[bold("Root causes documented:"), plain(
-            " " + " · ".join(f"{cause.label} {n}" for cause, n in data.root_causes))]))
-
-    if data.summary is not None:
-        blocks += summary_blocks(data.summary)
-
-    if data.quotes:
-        blocks.append(Section(spans=[bold("💬 In the customers' words")]))
-        for q in data.quotes:
-            blocks += [Quote(text=q.text, cut_from=q.cut_from), Context(spans=[plain(_quote_label(q))])]
-
-    if data.shoutouts:
-        blocks += _shoutout_blocks(data)
-    if data.loops_closed_well:
-        spans: list[Span] = [bold("🔁 Loops closed well"), plain(" (within SLA): ")]
-        for i, (who, n) in enumerate(data.loops_closed_well):
-            if i:
-                spans.append(plain(", "))
-            spans.append(Mention(person=who))
-            if n > 1:
-                spans.append(plain(f" ×{n}"))
-        spans.append(plain(". Thank you!"))
-        blocks.append(Section(spans=spans))
-
-    blocks.append(Context(spans=[plain(
-        "Overdue: still open past a due time at the end of the week, or resolved after its resolve-by time. "
-        "Within SLA: the customer was told before the case's resolve-by time. "
-        "Managers: `/cx digest preview` shows this at any time.")]))
-    text = (f"{title} weekly digest, {when}: NPS {_score_text('nps', s.nps.score)}, "
-            f"CSAT {_score_text('csat', s.csat.score)}, CES {_score_text('ces', s.ces.score)}; "
-            f"{_plural(data.cases.opened, 'case')} opened, {data.cases.loops_closed} loops closed")
-    return Message(text=text, blocks=blocks)
-
-
-# --- queueing --------------------------------------------------------------------------------
-
-
-def _targets(ws: Workspace, team: str) -> list[tuple[str, str]]:
-    # Only the team's own channels: `channel_targets` falls back to the default team for unknown keys.
-    t = ws.team(team)
-    return channel_targets(ws, team) if (t.slack_channel or t.teams_channel) else []
-
-
-def claim_key(team: str, week: str) -> str:
-    return f"digest:{team}:{week}"
-
-
-def _already_claimed(engine: Engine, key: str) -> bool:
-    with Session(engine) as s:
-        return s.execute(select(JobClaim.id).where(JobClaim.key == key)).first() is not None
-
-
-@due_job("digest")
-def weekly_digests(engine: Engine, ws: Workspace, now: datetime) -> int:
-    """Queue each team's digest once its instant has come (caught up within MAX_LATE); returns how many."""
-    due = due_digest(ws, now)
-    if due is None:
-        return 0
-    week = week_label(ws, due.week_start)
-    queued = 0
-    for t in ws.teams:
-        try:
-            targets = _targets(ws, t.key)
-            key = claim_key(t.key, week)
-            if not targets or _already_claimed(engine, key):
-                continue
-            # Computed before the writing transaction, so no write lock is held while the chart is drawn.
-            msg = digest_message(compute_digest(engine, ws, t.key, due.week_start, due.week_end))
-            with session_scope(engine) as s:
-                if not claim(s, key):
-                    continue  # another run or replica got here first
-                for platform, target in targets:
-                    enqueue(s, key=f"{platform}:digest:{t.key}:{week}", platform=platform, action="post",
-                            target=target, message=msg)
-            queued += 1
-        except Exception:  # one team's failure never stops the others; its claim was rolled back
-            log.exception("digest for team %s failed", t.key)
-    return queued
-
-
-# --- /cx digest ------------------------------------------------------------------------------
-
-
-def _teams_for(actor: Actor, ws: Workspace, team: str | None) -> list[str]:
-    keys = [t.key for t in ws.teams]
-    if team is not None:
-        if team not in keys:
-            guess = closest(team, keys)
-            hint = f" Did you mean `{guess}`?" if guess else f" Teams: {', '.join(keys)}."
-            raise NotFound(f"There is no team `{team}`.{hint}")
-        if not actor.manages_team(team):
-            raise NotAllowed(f"You don't manage the {ws.team(team).title} team; only its managers (or an admin) "
-                             "can post or preview its digest.")
-        return [team]
-    mine = keys if actor.is_admin else [k for k in keys if k in actor.manages]
-    if not mine:
-        raise NotAllowed("You don't manage any team, so there is no digest to show; an admin can make you a "
-                         "team's manager.")
-    return mine
-
-
-def _where(targets: list[tuple[str, str]]) -> str:
-    return " and ".join(f"#{target}" if platform == "slack" else "the Teams channel" for platform, target in targets)
-
-
-@command("digest", "digest [preview] [TEAM]",
-         "Last week's digest: post it to the team channel now, or preview it just for you", Role.MANAGER)
-def _digest(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
-    words = [a.lower() for a in args]
-    preview = "preview" in words
-    rest = [w for w in words if w != "preview"]
-    if len(rest) > 1:
-        raise BadInput("Usage: `/cx digest [preview] [TEAM]`, e.g. `/cx digest preview support`.")
-    teams = _teams_for(actor, ws, rest[0] if rest else None)
-    start, end = last_full_week(ws, now)
-    if preview:
-        if len(teams) > 1:
-            raise BadInput(f"You manage {', '.join(teams)}; say which one: `/cx digest preview {teams[0]}`.")
-        data = compute_digest(session, ws, teams[0], start, end)
-        msg = digest_message(data, chart=False)
-        note = Context(spans=[plain("Preview: only you can see this. `/cx digest` posts it to the team channel.")])
-        # The digest quotes customers: a preview is for the asker's eyes only (never a shared place).
-        return Reply(Message(text=f"Preview: {msg.text}", blocks=[*msg.blocks, note]), private=True)
-    week = week_label(ws, start)
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    done: list[str] = []
-    missing: list[str] = []
-    for key in teams:
-        title = ws.team(key).title
-        targets = _targets(ws, key)
-        if not targets:
-            missing.append(key)
-            continue
-        msg = digest_message(compute_digest(session, ws, key, start, end))
-        for platform, target in targets:
-            # Its own key (not the scheduled one): posting now never uses up the scheduled digest,
-            # and it can be posted again on demand.
-            enqueue(session, key=f"{platform}:digest:{key}:{week}:now:{stamp}:{actor.id}", platform=platform,
-                    action="post", target=target, message=msg)
-        done.append(f"Posted the {title} digest to {_where(targets)}.")
-    if not done:
-        only = missing[0]
-        raise BadInput(f"The {ws.team(only).title} team has no channel yet: "
-                       f"`/cx team channel #channel {only}` sets one." if len(missing) == 1 else
-                       "None of your teams has a channel yet: `/cx team channel #channel TEAM` sets one.")
-    lines = done + [f"{ws.team(k).title} has no channel, so nothing was posted for it." for k in missing]
-    return Reply(Message(text=done[0], blocks=[Section(spans=[plain("\n".join(lines))])]))

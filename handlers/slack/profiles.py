@@ -1,4 +1,4 @@
-"""People's time zones from their Slack profiles (users.info), cached on the member row."""
+"""People's profiles from Slack (users.info): the time zone their nudges wait for (bot/people/profiles.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine
 
 from bot.config import Settings
+from bot.people.profiles import due_for_a_look, record_profile
 from handlers.slack.client import web_client
 from storage.db import session_scope
-from storage.models import Case, Member, TeamMembership
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +20,10 @@ async def refresh_time_zones(engine: Engine, settings: Settings, now: datetime, 
                              limit: int = 200) -> int:
     """Look up the time zone of owners and managers not checked within `stale_after`."""
     with session_scope(engine) as s:
-        wanted = select(Member.id, Member.slack_user_id).where(
-            Member.slack_user_id.is_not(None),
-            or_(Member.tz_checked_at.is_(None), Member.tz_checked_at < now - stale_after),
-            or_(Member.id.in_(select(Case.owner_id).where(Case.status.in_(["open", "in_progress"]))),
-                Member.id.in_(select(TeamMembership.member_id).where(TeamMembership.is_manager == True))),  # noqa: E712
-        ).limit(limit)
-        rows = list(s.execute(wanted))
+        rows = due_for_a_look(s, now, stale_after=stale_after, limit=limit)
     if not rows:
         return 0
     client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
-    done = 0
     for member_id, user_id in rows:
         try:
             resp = await client.users_info(user=user_id)
@@ -38,10 +31,6 @@ async def refresh_time_zones(engine: Engine, settings: Settings, now: datetime, 
         except SlackApiError as exc:
             log.info("users.info %s: %s", user_id, exc.response.get("error"))
             tz = None
-        values: dict = {"tz_checked_at": now}
-        if tz:
-            values["tz"] = tz
         with session_scope(engine) as s:
-            s.execute(update(Member).where(Member.id == member_id).values(**values))
-        done += 1
-    return done
+            record_profile(s, member_id, now, tz=tz)
+    return len(rows)
