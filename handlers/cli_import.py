@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from bot.config import Workspace
     from bot.intake.csv_import import ImportReport
 
-# The same as bot.intake.csv_import's (a test checks): repeated here so that building the `cxloop` parser,
+# The same as bot.intake.csv_rows's (a test checks): repeated here so that building the `cxloop` parser,
 # which every command does, does not import the import machinery.
 FIELDS = ("id", "survey", "score", "comment", "customer_id", "customer_name", "customer_email", "touchpoint",
           "responded_at")

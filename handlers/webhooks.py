@@ -11,19 +11,11 @@ from bot.config import Settings
 from bot.intake.store import IntakeResult, record_comment_update, record_response
 from bot.machinery.runtime import Runtime
 from handlers.body import BodyTooLarge, read_body
-from handlers.intake import sources
-from handlers.intake.sources import IntakeError, PayloadTooLarge, UnknownSource
+from handlers import intake
+from handlers.intake import IntakeError, PayloadTooLarge, UnknownSource
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-PARSERS = {
-    sources.GENERIC: sources.parse_generic,
-    sources.DELIGHTED: sources.parse_delighted,
-    sources.TYPEFORM: sources.parse_typeform,
-    sources.FORMBRICKS: sources.parse_formbricks,
-}
-
 
 async def _read_limited(request: web.Request) -> bytes:
     """The whole body, or PayloadTooLarge past 1 MiB."""
@@ -36,24 +28,24 @@ async def _read_limited(request: web.Request) -> bytes:
 def describe_intake(settings: Settings) -> str:
     """For the start-up line: how each source's deliveries are taken."""
     parts = []
-    for source in sources.SOURCES:
-        if sources.secret_for(source, settings):
+    for source in intake.SOURCES:
+        if intake.secret_for(source, settings):
             parts.append(f"{source} signed")
         elif settings.cxloop_allow_unsigned_webhooks:
             parts.append(f"{source} UNSIGNED")
         else:
-            parts.append(f"{source} refused (no {sources.SECRET_SETTINGS[source].upper()})")
+            parts.append(f"{source} refused (no {intake.SECRET_SETTINGS[source].upper()})")
     return ", ".join(parts)
 
 
 def warn_if_unsigned(settings: Settings) -> None:
     """Say loudly, at start, that anyone who can reach the server can open cases."""
-    unsigned = [s for s in sources.SOURCES if not sources.secret_for(s, settings)]
+    unsigned = [s for s in intake.SOURCES if not intake.secret_for(s, settings)]
     if settings.cxloop_allow_unsigned_webhooks and unsigned:
         log.warning("!" * 78)
         log.warning("%s=1: UNSIGNED webhooks are accepted on /webhooks/%s. Anyone who can reach this "
                     "server can open cases. Use it for local traffic only; in production set each source's "
-                    "secret instead.", sources.ALLOW_UNSIGNED_ENV, "|".join(unsigned))
+                    "secret instead.", intake.ALLOW_UNSIGNED_ENV, "|".join(unsigned))
         log.warning("!" * 78)
 
 
@@ -61,9 +53,9 @@ def add_routes(app: web.Application, rt: Runtime) -> None:
     async def receive(request: web.Request) -> web.Response:
         source = request.match_info["source"]
         try:
-            parser = PARSERS.get(source)
+            parser = intake.PARSERS.get(source)
             if parser is None:
-                raise UnknownSource(f"unknown webhook source {source!r}; use one of {', '.join(PARSERS)}")
+                raise UnknownSource(f"unknown webhook source {source!r}; use one of {', '.join(intake.PARSERS)}")
             body = await _read_limited(request)
             parsed = parser(body, request.headers, settings=rt.settings, workspace=rt.workspace, now=utcnow())
         except IntakeError as exc:

@@ -1,4 +1,4 @@
-"""`cxloop import`: bulk CSV intake (bot/intake/csv_import.py, handlers/cli_import.py)."""
+"""`cxloop import`: bulk CSV intake (bot/intake/csv_import.py, csv_rows.py, csv_store.py; handlers/cli_import.py)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,9 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
 from bot.config import load_workspace, parse_workspace
-from bot.intake.csv_import import (
-    FIELDS,
-    CsvImportError,
-    RowError,
-    fast_values,
-    import_csv,
-    prepare_cells,
-    slow_values,
-    sqlite_datetime_text,
-)
+from bot.intake.csv_import import RowError, import_csv
+from bot.intake.csv_rows import FIELDS, CsvImportError, fast_values, prepare_cells, slow_values
+from bot.intake.csv_store import sqlite_datetime_text
 from bot.intake.store import store_response
 from bot.intake.surveys import InvalidResponse, build_response
 from handlers import cli_import
@@ -308,9 +301,9 @@ def test_bad_columns_or_mapping_stop_before_anything_is_stored(engine, tmp_path,
 
 
 def test_cli_constants_match_the_importer():
-    from bot.intake import csv_import
+    from bot.intake import csv_rows
 
-    assert cli_import.FIELDS == csv_import.FIELDS and cli_import.OPEN_CASES == csv_import.OPEN_CASES
+    assert cli_import.FIELDS == csv_rows.FIELDS and cli_import.OPEN_CASES == csv_rows.OPEN_CASES
 
 
 def test_map_argument_parsing():

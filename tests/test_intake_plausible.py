@@ -17,7 +17,8 @@ from hypothesis import given, settings as hsettings, strategies as st
 from sqlalchemy import func, select
 
 from bot.config import Settings
-from bot.intake.csv_import import FIELDS, import_csv
+from bot.intake.csv_import import import_csv
+from bot.intake.csv_rows import FIELDS
 from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
 from handlers import cli_import

@@ -35,63 +35,34 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, func, select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from bot.cases.service import open_case
 from bot.config import Workspace
 from bot.cases.notify import publish_opened
-from bot.cases.sla import due_times
 from bot.intake.surveys import (
-    EARLIEST,
-    MAX_COMMENT,
-    MAX_ID,
-    MAX_NAME,
     SCORE_RANGE,
-    FieldProblem,
     InvalidResponse,
-    ResponseIn,
-    build_response,
     latest_accepted,
 )
 from storage.db import session_scope
 from storage.models import SurveyResponse
-from storage.types import UTCDateTime, utcnow
+from storage.types import utcnow
+from bot.intake.csv_rows import CsvImportError, ColumnPlan, FIELDS, OPEN_CASES, OpenCases, SOURCE, check_mapping, fast_values, plan_columns, slow_values
+from bot.intake.csv_store import RowStore, recent_cutoff, row_store
 
-SOURCE = "csv"
-OpenCases = Literal["all", "recent", "none"]
-OPEN_CASES: tuple[str, ...] = ("all", "recent", "none")
-
-FIELDS: tuple[str, ...] = ("id", "survey", "score", "comment", "customer_id", "customer_name", "customer_email",
-                           "touchpoint", "responded_at")
-REQUIRED: tuple[str, ...] = ("id", "survey", "score", "responded_at")
-# Other spellings accepted for a field, in --map and in headers.
-ALIASES = {"external_id": "id", "customer.id": "customer_id", "customer.name": "customer_name",
-           "customer.email": "customer_email"}
-# ResponseIn attribute per field.
-ATTR = {f: ("external_id" if f == "id" else f) for f in FIELDS}
 
 BATCH_ROWS = 5000
 """Rows per transaction: big enough that commits cost nothing, small enough to hold the write lock briefly."""
 MAX_ERRORS = 10_000
 """Bad rows listed in the report (all are counted); a file of a million bad rows is reported by count."""
-
-_UTC = timezone.utc
-_RANGES = {k.value: v for k, v in SCORE_RANGE.items()}
-_MAX_EMAIL = 320
-_MAX_TOUCHPOINT = 64
-
-
-class CsvImportError(ValueError):
-    """The file cannot be imported at all (unreadable, not UTF-8, no header, a bad mapping); nothing was stored."""
 
 
 class ImportInterrupted(RuntimeError):
@@ -136,174 +107,6 @@ class ImportReport:
             self.errors.append(RowError(line, reason))
         else:
             self.errors_not_listed += 1
-
-
-# --- the columns ---------------------------------------------------------------------------------
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
-def _field_name(name: str) -> str | None:
-    n = name.strip().lower()
-    n = ALIASES.get(n, n)
-    return n if n in FIELDS else None
-
-
-def _show(name: str) -> str:
-    """A column name quoted for a message, with control characters escaped."""
-    return json.dumps(name, ensure_ascii=False)
-
-
-def check_mapping(mapping: dict[str, str] | None) -> dict[str, str]:
-    """{csv column: field} with every field checked and normalised; CsvImportError names a bad one."""
-    out: dict[str, str] = {}
-    by_field: dict[str, str] = {}
-    for column, target in (mapping or {}).items():
-        if not isinstance(column, str) or not column.strip():
-            raise CsvImportError(f"--map {column}={target}: the column name is empty")
-        f = _field_name(target or "")
-        if f is None:
-            raise CsvImportError(f"--map {column}={target}: {_show(target or '')} is not a field; "
-                                 f"the fields are {', '.join(FIELDS)}")
-        if f in by_field:
-            raise CsvImportError(f"--map: columns {_show(by_field[f])} and {_show(column)} are both mapped to {f}")
-        by_field[f] = column
-        out[column] = f
-    return out
-
-
-@dataclass(frozen=True)
-class ColumnPlan:
-    index: dict[str, int]          # field -> column index, for the fields the file has
-    labels: dict[str, str]         # ResponseIn attribute -> how messages name it
-    extras: list[tuple[int, str]]  # (index, name) of the columns that are no field
-    width: int
-
-
-def plan_columns(header: list[str], mapping: dict[str, str]) -> ColumnPlan:
-    """Which column holds which field. CsvImportError for a mapped column the file lacks, a field given
-    by two columns, or a required field with no column."""
-    names = [h.strip() for h in header]
-    index: dict[str, int] = {}
-    taken: set[int] = set()
-    for column, f in mapping.items():
-        matches = [i for i, n in enumerate(names) if n == column.strip()]
-        if not matches:
-            matches = [i for i, n in enumerate(names) if _norm(n) == _norm(column)]
-        if not matches:
-            raise CsvImportError(f"--map {column}={f}: the file has no column {_show(column)} "
-                                 f"(its columns: {', '.join(_show(n) for n in names)})")
-        if len(matches) > 1:
-            raise CsvImportError(f"--map {column}={f}: the file has {len(matches)} columns called {_show(column)}")
-        index[f] = matches[0]
-        taken.add(matches[0])
-    for i, n in enumerate(names):
-        if i in taken or not n:
-            continue
-        f = _field_name(_norm(n))
-        if f is None or f in mapping.values():
-            continue
-        if f in index:
-            raise CsvImportError(f"columns {_show(names[index[f]])} and {_show(n)} both hold {f}; "
-                                 f"rename one, or name the one to use with --map COLUMN={f}")
-        index[f] = i
-        taken.add(i)
-    missing = [f for f in REQUIRED if f not in index]
-    if missing:
-        what = ", ".join(missing)
-        raise CsvImportError(
-            f"the header has no column for {what} (required); its columns are "
-            f"{', '.join(_show(n) for n in names)}. Name the column that holds "
-            f"{'it' if len(missing) == 1 else 'each'} with --map COLUMN={missing[0]}")
-    # Problems name the field, and the column too when it is called something else.
-    labels = {ATTR[f]: f if names[i] == f else f"{f} (column {_show(names[i])})" for f, i in index.items()}
-    extras = [(i, n) for i, n in enumerate(names) if i not in taken and n]
-    return ColumnPlan(index=index, labels=labels, extras=extras, width=len(header))
-
-
-# --- one row ---------------------------------------------------------------------------------------
-
-Values = tuple[str, str, int, "str | None", "str | None", "str | None", "str | None", "str | None", datetime]
-"""(external_id, survey, score, comment, customer_id, customer_name, customer_email, touchpoint, responded_at)"""
-
-
-def fast_values(ext: str, survey: str, score: str, comment: str, customer_id: str, customer_name: str,
-                customer_email: str, touchpoint: str, responded_at: str, *, latest: datetime | None = None
-                ) -> Values | None:
-    """The stored values of a row, for the common valid case; None when the row needs build_response.
-
-    Takes the cells as `prepare_cells` leaves them (stripped, survey lower-cased, "" for empty) and applies
-    ResponseIn's rules exactly, or defers: it must never accept what build_response refuses nor store
-    anything different from what build_response would give. `latest` is `latest_accepted(now)` for the
-    import's now (default: the process clock's).
-    """
-    if not ext or len(ext) > MAX_ID:
-        return None
-    rng = _RANGES.get(survey)
-    if rng is None:
-        return None
-    if len(score) > 2 or not score.isdigit() or not score.isascii():
-        return None
-    n = int(score)
-    if n < rng[0] or n > rng[1]:
-        return None
-    if (len(comment) > MAX_COMMENT or len(customer_id) > MAX_ID or len(customer_name) > MAX_NAME
-            or len(customer_email) > _MAX_EMAIL or len(touchpoint) > _MAX_TOUCHPOINT):
-        return None
-    if customer_email:
-        local, at, domain = customer_email.partition("@")
-        if not at or not local or "." not in domain or " " in customer_email:
-            return None
-    if not responded_at:
-        return None
-    s = responded_at[:-1] + "+00:00" if responded_at[-1] == "Z" else responded_at
-    try:
-        dt = datetime.fromisoformat(s)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=_UTC)
-        dt = dt.astimezone(_UTC)
-        dt.timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
-    if dt < EARLIEST or dt > (latest if latest is not None else latest_accepted()):
-        return None
-    return (ext, survey, n, comment or None, customer_id or None, customer_name or None, customer_email or None,
-            touchpoint.lower() or None, dt)
-
-
-def row_data(ext: str, survey: str, score: str, comment: str, customer_id: str, customer_name: str,
-             customer_email: str, touchpoint: str, responded_at: str) -> dict[str, Any]:
-    """The build_response input for a row's prepared cells (empty cells left out: 'is required')."""
-    data: dict[str, Any] = {"source": SOURCE}
-    for attr, v in (("external_id", ext), ("survey", survey), ("score", score), ("comment", comment),
-                    ("customer_id", customer_id), ("customer_name", customer_name),
-                    ("customer_email", customer_email), ("touchpoint", touchpoint), ("responded_at", responded_at)):
-        if v:
-            data[attr] = v
-    return data
-
-
-def slow_values(cells: tuple[str, ...], labels: dict[str, str] | None = None, *,
-                now: datetime | None = None) -> Values:
-    """build_response on a row's prepared cells; InvalidResponse naming each bad field by `labels`."""
-    try:
-        r: ResponseIn = build_response(row_data(*cells), labels, now=now)
-    except InvalidResponse:
-        raise
-    except (ArithmeticError, OSError, TypeError, ValueError) as exc:  # a validator failed unwrapped
-        raise InvalidResponse([FieldProblem(field="(row)", problem=f"cannot be read: {exc}")]) from None
-    return (r.external_id, r.survey.value, r.score, r.comment, r.customer_id, r.customer_name, r.customer_email,
-            r.touchpoint, r.responded_at)
-
-
-def prepare_cells(ext: str, survey: str, score: str, comment: str, customer_id: str, customer_name: str,
-                  customer_email: str, touchpoint: str, responded_at: str) -> tuple[str, ...]:
-    """What a row's raw cells become before validation: stripped; the survey kind lower-cased (as the
-    generic webhook takes it)."""
-    return (ext.strip(), survey.strip().lower(), score.strip(), comment.strip(), customer_id.strip(),
-            customer_name.strip(), customer_email.strip(), touchpoint.strip(), responded_at.strip())
 
 
 # --- the file --------------------------------------------------------------------------------------
@@ -369,161 +172,6 @@ def _scan(path: Path) -> _Scan:
     return _Scan(size=size, has_nul=has_nul, delimiter=delimiter)
 
 
-def _bulk_table(dialect: str) -> Table:
-    """survey_response as the bulk insert binds it: values arrive already in their stored form, so no
-    per-value type processing runs (SQLite: datetimes as naive-UTC text, `raw` as JSON text)."""
-    md = MetaData()
-    cols = []
-    for c in SurveyResponse.__table__.columns:  # type: ignore[attr-defined]
-        t: Any = Integer() if isinstance(c.type, Integer) else String()
-        if isinstance(c.type, UTCDateTime):
-            t = String() if dialect == "sqlite" else DateTime(timezone=False)
-        elif isinstance(c.type, JSON):
-            t = String() if dialect == "sqlite" else JSON(none_as_null=True)
-        cols.append(Column(c.name, t, primary_key=c.primary_key))
-    return Table(SurveyResponse.__tablename__, md, *cols)
-
-
-def sqlite_datetime_text(dt: datetime, text: str = "") -> str:
-    """What UTCDateTime and SQLite's DATETIME store for the aware instant `dt` (naive UTC, microseconds).
-
-    `text` is the cell `dt` was parsed from: in the usual export shape, 2026-11-20T10:15:00Z, the
-    stored text is cut from it directly, which is several times cheaper than formatting `dt`.
-    """
-    if (len(text) == 20 and text[19] == "Z" and text[4] == "-" and text[7] == "-" and text[13] == ":"
-            and text[16] == ":"):
-        return f"{text[:10]} {text[11:19]}.000000"
-    return dt.astimezone(_UTC).isoformat(" ", "microseconds")[:26]
-
-
-COLUMNS = ("source", "external_id", "survey", "score", "comment", "customer_id", "customer_name", "customer_email",
-           "touchpoint", "team", "responded_at", "received_at", "raw")
-"""The survey_response columns a batch row gives, in the order of its tuple."""
-
-
-class _Store:
-    """How a batch of rows (tuples in COLUMNS order) goes into survey_response, once each."""
-
-    enc_dt: Callable[..., Any]
-    enc_raw: Callable[[Any], Any]
-
-    def insert(self, conn: Any, rows: list[tuple[Any, ...]], want: list[str]) -> tuple[int, dict[str, int]]:
-        """Insert what is not there yet: (rows inserted, {external id: id} of those of `want` inserted)."""
-        raise NotImplementedError
-
-
-class _SqliteStore(_Store):
-    """The Core statement, compiled once, run by the driver's executemany (SQLAlchemy's per-row parameter
-    handling would cost more than SQLite's insert itself). The batch's transaction began with BEGIN
-    IMMEDIATE, so no one else writes until it ends: the ids above the largest id before the insert are
-    exactly the rows it inserted (an INTEGER PRIMARY KEY counts up from the largest), and rowcount is
-    how many."""
-
-    def __init__(self, engine: Engine):
-        from sqlalchemy.dialects.sqlite import insert
-
-        table = _bulk_table("sqlite")
-        compiled = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
-                    .compile(dialect=engine.dialect, column_keys=list(COLUMNS)))
-        order = tuple(compiled.positiontup or ())
-        assert order == COLUMNS, order  # the tuples are built in this order
-        self.sql = str(compiled)
-        self.enc_dt = sqlite_datetime_text
-
-    @staticmethod
-    def enc_raw(raw: Any) -> Any:
-        return None if raw is None else json.dumps(raw)
-
-    def insert(self, conn: Any, rows: list[tuple[Any, ...]], want: list[str]) -> tuple[int, dict[str, int]]:
-        r = SurveyResponse.__table__.c  # type: ignore[attr-defined]
-        before = conn.execute(select(func.max(r.id))).scalar() or 0
-        n = conn.exec_driver_sql(self.sql, rows).rowcount
-        found: dict[str, int] = {}
-        for i in range(0, len(want), 500):
-            q = select(r.external_id, r.id).where(r.id > before, r.source == SOURCE,
-                                                  r.external_id.in_(want[i:i + 500]))
-            found.update((ext, rid) for ext, rid in conn.execute(q))
-        return n, found
-
-
-class _PostgresStore(_Store):
-    """The Core statement with `RETURNING id, external_id`, compiled once, run by psycopg's pipelined
-    executemany(returning=True): the ids returned name the rows inserted even with other writers at
-    work. (SQLAlchemy's insertmanyvalues would send one huge statement per page, which psycopg
-    re-parses in Python every time: five times slower.)"""
-
-    def __init__(self, engine: Engine):
-        from sqlalchemy.dialects.postgresql import insert
-
-        table = _bulk_table("postgresql")
-        stmt = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
-                .returning(table.c.id, table.c.external_id))
-        self.sql = str(stmt.compile(dialect=engine.dialect, column_keys=list(COLUMNS)))
-
-    @staticmethod
-    def enc_dt(dt: datetime, text: str = "") -> Any:
-        return dt.replace(tzinfo=None)
-
-    @staticmethod
-    def enc_raw(raw: Any) -> Any:
-        return None if raw is None else json.dumps(raw)
-
-    def insert(self, conn: Any, rows: list[tuple[Any, ...]], want: list[str]) -> tuple[int, dict[str, int]]:
-        import psycopg
-
-        inserted: dict[str, int] = {}
-        params = [dict(zip(COLUMNS, t)) for t in rows]
-        try:
-            with conn.connection.driver_connection.cursor() as cur:
-                cur.executemany(self.sql, params, returning=True)
-                while True:
-                    inserted.update((ext, rid) for rid, ext in cur.fetchall())
-                    if not cur.nextset():
-                        break
-        except psycopg.DataError as exc:
-            raise DataError(self.sql, None, exc) from exc
-        except psycopg.IntegrityError as exc:
-            raise IntegrityError(self.sql, None, exc) from exc
-        except psycopg.Error as exc:
-            raise DBAPIError(self.sql, None, exc) from exc
-        return len(inserted), {ext: inserted[ext] for ext in want if ext in inserted}
-
-
-def _store(engine: Engine) -> _Store:
-    name = engine.dialect.name
-    if name == "sqlite":
-        return _SqliteStore(engine)
-    if name == "postgresql":
-        return _PostgresStore(engine)
-    raise CsvImportError(f"bulk import supports SQLite and PostgreSQL, not {name}")
-
-
-def _recent_cutoff(ws: Workspace, team: str, now: datetime) -> datetime:
-    """The earliest responded_at still inside the team's resolve_within SLA before `now`."""
-    sla = ws.sla_for(team)
-    if not sla.business_hours:
-        return now - sla.resolve_within
-
-    def due(t: datetime) -> datetime:
-        return due_times(t, sla, ws.zone, ws.business_hours)[1]
-
-    # due() never decreases as t grows: find the first t with due(t) >= now, to the microsecond.
-    hi = now
-    step = max(sla.resolve_within, timedelta(days=1))
-    lo = now - step
-    while due(lo) >= now:
-        step *= 2
-        lo = now - step
-    us = timedelta(microseconds=1)
-    while hi - lo > us:
-        mid = lo + (hi - lo) // 2
-        if due(mid) >= now:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
 # --- the import ------------------------------------------------------------------------------------
 
 
@@ -544,9 +192,9 @@ def import_csv(engine: Engine, ws: Workspace, path: str | Path, *, mapping: dict
     fields = check_mapping(mapping)
     path = Path(path)
     now = now or utcnow()
-    now = now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)
+    now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
     scan = _scan(path)
-    store = _store(engine)
+    store = row_store(engine)
     report = ImportReport(path=str(path))
 
     with path.open("rb") as fb:
@@ -574,7 +222,7 @@ def import_csv(engine: Engine, ws: Workspace, path: str | Path, *, mapping: dict
 class _Run:
     """One import's hot loop and batches."""
 
-    def __init__(self, engine: Engine, ws: Workspace, report: ImportReport, plan: ColumnPlan, store: _Store,
+    def __init__(self, engine: Engine, ws: Workspace, report: ImportReport, plan: ColumnPlan, store: RowStore,
                  open_cases: str, now: datetime,
                  batch_rows: int, max_errors: int, has_nul: bool):
         self.engine, self.ws, self.report, self.plan = engine, ws, report, plan
@@ -589,7 +237,7 @@ class _Run:
     def cutoff(self, team: str) -> datetime:
         c = self.cutoffs.get(team)
         if c is None:
-            c = self.cutoffs[team] = _recent_cutoff(self.ws, team, self.now)
+            c = self.cutoffs[team] = recent_cutoff(self.ws, team, self.now)
         return c
 
     def go(self, reader: Any, tick: Callable[[], None]) -> None:

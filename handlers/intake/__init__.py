@@ -7,11 +7,18 @@ now=...)`, and answers `IntakeError.status` with `IntakeError.as_dict()` when it
 (with `parsed.event_id` for idempotency and `parsed.update_existing` for Delighted's comment updates).
 """
 
-from handlers.intake.signing import SignatureError
-from handlers.intake.sources import (
+from handlers.intake.delighted import parse_delighted
+from handlers.intake.formbricks import parse_formbricks
+from handlers.intake.generic import parse_generic
+from handlers.intake.parsing import (
+    ALLOW_UNSIGNED_ENV,
+    DELIGHTED,
+    FORMBRICKS,
+    GENERIC,
     MAX_BODY,
-    PARSERS,
+    SECRET_SETTINGS,
     SOURCES,
+    TYPEFORM,
     BadRequest,
     IntakeError,
     InvalidFields,
@@ -20,17 +27,22 @@ from handlers.intake.sources import (
     Unauthorized,
     UnknownSource,
     decode_json,
-    parse_delighted,
-    parse_formbricks,
-    parse_generic,
-    parse_typeform,
-    parse_webhook,
+    secret_for,
 )
+from handlers.intake.signing import SignatureError
+from handlers.intake.sources import PARSERS, parse_webhook
+from handlers.intake.typeform import parse_typeform
 
 __all__ = [
+    "ALLOW_UNSIGNED_ENV",
+    "DELIGHTED",
+    "FORMBRICKS",
+    "GENERIC",
     "MAX_BODY",
     "PARSERS",
+    "SECRET_SETTINGS",
     "SOURCES",
+    "TYPEFORM",
     "BadRequest",
     "IntakeError",
     "InvalidFields",
@@ -45,4 +57,5 @@ __all__ = [
     "parse_generic",
     "parse_typeform",
     "parse_webhook",
+    "secret_for",
 ]
