@@ -79,13 +79,13 @@ async def open_cases(url: str, api_url: str, n: int, config: Path) -> list[dict[
     """Open `n` cases and post their alerts (unpaced); returns what each click needs."""
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from bot.cases.notify import alert_key
     from bot.config import Settings, load_workspace
     from bot.intake.store import record_response
-    from bot.cases.notify import alert_key
-    from bot.people.roster import sync_workspace
-    from bot.machinery.runtime import Runtime
     from bot.intake.surveys import build_response
-    from handlers.serve import make_deliverer
+    from bot.machinery.runtime import Runtime
+    from bot.people.roster import sync_workspace
+    from handlers.platforms import make_deliverer
     from storage.db import make_engine, session_scope
 
     engine = make_engine(url)

@@ -9,9 +9,9 @@ default with more than one worker) a fresh database on a PostgreSQL server (`--p
 a throwaway cluster from scripts/postgres.sh), migrated with storage.db.upgrade.
 
 Timed: `--workers` outbox workers, each a separate OS process (this script with `--as-worker`),
-wired as `cxloop work` wires its delivery: handlers.serve.make_deliverer (the real SlackPort, its
+wired as `cxloop work` wires its delivery: handlers.platforms.make_deliverer (the real SlackPort, its
 default per_channel_gap of 1.0 s), Deliverer.run_forever, and on PostgreSQL the LISTEN/NOTIFY
-wake-ups (handlers.serve.listen_for_work). They share nothing but the database, as replicas on
+wake-ups (handlers.server.listen_for_work). They share nothing but the database, as replicas on
 separate machines would. They deliver to the local Slack stand-in (in this process) with
 enforce_channel_rate=True, which answers 429 + Retry-After: 1 to a second chat.postMessage in the
 same channel within one second. The run ends when no alert is pending in the outbox (or at the
@@ -64,8 +64,9 @@ async def worker_main(args: argparse.Namespace) -> None:
     """What `cxloop work` runs for delivery: the outbox worker, woken by notifications on PostgreSQL."""
     from bot.config import Settings, parse_workspace
     from bot.machinery.runtime import Runtime
-    from handlers.serve import LISTENING_POLL, OUTBOX_POLL, listen_for_work, make_deliverer
-    from handlers.server import Services
+    from handlers.platforms import make_deliverer
+    from handlers.serve import LISTENING_POLL, OUTBOX_POLL
+    from handlers.server import Services, listen_for_work
     from storage.db import make_engine
 
     settings = Settings()
@@ -107,11 +108,11 @@ async def run(args: argparse.Namespace, url: str) -> bool:
     from sqlalchemy import select
     from sqlmodel import Session
 
+    from bot.cases.notify import alert_key
     from bot.config import parse_workspace
     from bot.intake.store import record_response
-    from bot.cases.notify import alert_key
-    from bot.people.roster import sync_workspace
     from bot.intake.surveys import build_response
+    from bot.people.roster import sync_workspace
     from standins.slack_api import SlackStandIn
     from storage.db import make_engine, session_scope
     from storage.models import Case, OutboxMessage

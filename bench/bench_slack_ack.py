@@ -136,21 +136,20 @@ class Servers:
         self._runners: list[Any] = []
 
     async def start(self) -> dict[str, Any]:
+        from _common import migrated_sqlite
         from aiohttp import web
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
         from slack_bolt.async_app import AsyncApp
         from slack_sdk.web.async_client import AsyncWebClient
 
-        from _common import migrated_sqlite
+        from bot.cases.notify import alert_key
         from bot.config import Settings, load_workspace
         from bot.intake.store import record_response
-        from bot.cases.notify import alert_key
-        from bot.people.roster import sync_workspace
-        from bot.machinery.runtime import Runtime
         from bot.intake.surveys import build_response
+        from bot.machinery.runtime import Runtime
+        from bot.people.roster import sync_workspace
         from handlers.serve import build_services
         from handlers.server import build_web_app
-        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-
         from storage.db import make_engine, session_scope
 
         quiet_logs()
@@ -165,7 +164,7 @@ class Servers:
         self.rt = Runtime(engine=self.engine, workspace=ws, settings=settings)
         services = build_services(self.engine, ws, settings, runtime=self.rt, role="web" if self.workers else "all")
         assert services.slack_app is not None, "Slack is not configured"
-        from handlers.serve import make_deliverer
+        from handlers.platforms import make_deliverer
 
         # Setup delivers with a deliverer of its own (in "web" role the server has none: workers deliver).
         setup_deliverer = services.deliverer or make_deliverer(self.rt)

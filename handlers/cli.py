@@ -94,7 +94,11 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
 def cmd_scores(args: argparse.Namespace, settings: Settings | None) -> int:
     """Scores; started without pydantic (`settings` is None): the database URL and the workspace path
     are the only settings it reads, straight from DATABASE_URL and CXLOOP_CONFIG."""
-    from bot.reporting.scores import compute_scores, compute_scores_sqlite, scores_document
+    from bot.reporting.scores import (
+        compute_scores,
+        compute_scores_sqlite,
+        scores_document,
+    )
     from storage.location import default_url
     from storage.revision import sqlite_at_head
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -77,8 +76,14 @@ def run(args: argparse.Namespace, engine, ws: Workspace) -> int:  # type: ignore
     """Import args.file with a progress bar, print the rejected rows and the summary; the exit status."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     from bot.intake.csv_import import CsvImportError, ImportInterrupted, import_csv
 

@@ -16,8 +16,8 @@ from rich.rule import Rule
 from rich.table import Table
 
 from bot.config import DATA, Settings, load_workspace
-from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import sync_workspace
 from bot.reporting.scores import compute_scores
 from handlers.intake.signing import sign_generic
 from handlers.serve import build_services

@@ -54,7 +54,7 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
         summary["pruned"] = f"failed: {exc!r}"[:300]
     if deliverer is None:
         from bot.machinery.runtime import Runtime
-        from handlers.serve import make_deliverer
+        from handlers.platforms import make_deliverer
 
         deliverer = make_deliverer(Runtime(engine=engine, workspace=ws, settings=settings))
     if deliverer is not None:

@@ -1,4 +1,4 @@
-"""Which chat platforms this process can deliver to, built from the settings."""
+"""Which chat platforms this process can deliver to, built from the settings, and the outbox worker for them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.config import Settings
-from bot.machinery.outbox import ChatPort
+from bot.machinery.outbox import ChatPort, Deliverer
+from bot.machinery.runtime import Runtime
 
 
 def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None) -> list[ChatPort]:
@@ -30,3 +31,28 @@ def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: A
 
             ports.append(TeamsPort(build_adapter(settings), engine, app_id=settings.teams_app_id))
     return ports
+
+
+def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-def]
+    """The App Home for a queued refresh, built from the database at delivery time."""
+    if row.action != "home":
+        return None
+    from sqlmodel import Session, select
+
+    from bot.console.home import home_view
+    from bot.people.roster import actor_for
+    from storage.models import Member
+
+    with Session(rt.engine) as s:
+        m = s.exec(select(Member).where(Member.slack_user_id == row.target)).first()
+        if m is None:
+            return None
+        return home_view(s, rt.workspace, actor_for(s, m), now=rt.now()).model_dump(mode="json")
+
+
+def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
+    """The outbox worker for every configured platform, or None when there is none."""
+    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams)
+    if not ports:
+        return None
+    return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))

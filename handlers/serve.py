@@ -14,39 +14,11 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from bot.config import Settings, Workspace
-from bot.machinery.outbox import Deliverer
 from bot.machinery.runtime import Runtime
-from handlers.platforms import delivery_ports
-from handlers.server import Services, build_web_app
-from storage import listen
-from storage.listen import Listener
+from handlers.platforms import make_deliverer
+from handlers.server import Services, build_web_app, listen_for_work
 
 log = logging.getLogger(__name__)
-
-
-def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-def]
-    """The App Home for a queued refresh, built from the database at delivery time."""
-    if row.action != "home":
-        return None
-    from sqlmodel import Session, select
-
-    from bot.console.home import home_view
-    from bot.people.roster import actor_for
-    from storage.models import Member
-
-    with Session(rt.engine) as s:
-        m = s.exec(select(Member).where(Member.slack_user_id == row.target)).first()
-        if m is None:
-            return None
-        return home_view(s, rt.workspace, actor_for(s, m), now=rt.now()).model_dump(mode="json")
-
-
-def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
-    """The outbox worker for every configured platform, or None when there is none."""
-    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams)
-    if not ports:
-        return None
-    return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))
 
 
 ROLES = ("all", "web", "worker")
@@ -136,7 +108,6 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
     site = web.TCPSite(runner, host, port)
     await site.start()
     from handlers.teams import describe_mode
-
     from handlers.webhooks import describe_intake, warn_if_unsigned
 
     print(f"cxloop listening on http://{host}:{port} "
@@ -160,18 +131,6 @@ async def serve(engine: Engine, ws: Workspace, settings: Settings, *, host: str,
         if socket_handler is not None:
             await socket_handler.close_async()
         await runner.cleanup()
-
-
-def listen_for_work(engine: Engine, services: Services) -> Listener | None:
-    """On PostgreSQL, a listener that wakes this process's workers when any process stores or queues work."""
-    if not listen.supported(engine):
-        return None
-    listener = Listener(engine)
-    if services.deliverer is not None:
-        listener.on(listen.OUTBOX_CHANNEL, services.deliverer.nudge)
-    if services.inbox_worker is not None:
-        listener.on(listen.INBOX_CHANNEL, services.inbox_worker.nudge)
-    return listener if listener.callbacks else None
 
 
 async def work(engine: Engine, ws: Workspace, settings: Settings) -> None:

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import Engine
 
 from bot.machinery.outbox import Deliverer
 from bot.machinery.runtime import Runtime
 from handlers.body import MAX_BODY
+from storage import listen
 from storage.db import ping
+from storage.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,6 @@ def build_web_app(services: Services) -> web.Application:
         if services.inbox_worker is not None:
             # Requests are handled as they are stored; this picks up any a restart left behind.
             services.background.append(asyncio.create_task(services.inbox_worker.run_forever(poll=5.0)))
-        from handlers.serve import listen_for_work
-
         listener = listen_for_work(services.runtime.engine, services)
         if listener is not None:
             # Other replicas' work too, on PostgreSQL (this process's own wakes its workers directly).
@@ -89,3 +90,15 @@ def build_web_app(services: Services) -> web.Application:
     app.on_startup.append(start_background)
     app.on_cleanup.append(stop_background)
     return app
+
+
+def listen_for_work(engine: Engine, services: Services) -> Listener | None:
+    """On PostgreSQL, a listener that wakes this process's workers when any process stores or queues work."""
+    if not listen.supported(engine):
+        return None
+    listener = Listener(engine)
+    if services.deliverer is not None:
+        listener.on(listen.OUTBOX_CHANNEL, services.deliverer.nudge)
+    if services.inbox_worker is not None:
+        listener.on(listen.INBOX_CHANNEL, services.inbox_worker.nudge)
+    return listener if listener.callbacks else None

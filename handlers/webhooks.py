@@ -10,8 +10,8 @@ from aiohttp import web
 from bot.config import Settings
 from bot.intake.store import IntakeResult, record_comment_update, record_response
 from bot.machinery.runtime import Runtime
-from handlers.body import BodyTooLarge, read_body
 from handlers import intake
+from handlers.body import BodyTooLarge, read_body
 from handlers.intake import IntakeError, PayloadTooLarge, UnknownSource
 from storage.types import utcnow
 

@@ -26,12 +26,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from standins.local_server import LocalServer
 
 DEFAULT_KEY = "sk-test"
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o")
@@ -91,11 +92,14 @@ class OpenAIRequest:
 Responder = Callable[[dict[str, Any]], "Answer | str | dict[str, Any] | list[Any]"]
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(LocalServer):
     """An OpenAI-compatible chat completions server on 127.0.0.1 and a free port."""
+
+    label = "OpenAI stand-in"
 
     def __init__(self, *, api_key: str | None = DEFAULT_KEY, models: tuple[str, ...] = DEFAULT_MODELS,
                  supports_json_schema: bool = True) -> None:
+        super().__init__()
         self.api_key = api_key  # None: accept any key, as local servers (vLLM, Ollama) often do
         self.models = models
         # Some OpenAI-compatible servers know only JSON mode; they answer 400 to a json_schema format.
@@ -107,66 +111,18 @@ class OpenAIStandIn:
         self._queue: deque[Answer] = deque()
         self._faults: deque[tuple[Answer, int]] = deque()
         self._serial = 0
-        self._port: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the OpenAI stand-in is not running")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:
         """What to give the `openai` client as `base_url` (or OPENAI_BASE_URL)."""
         return f"{self.url}/v1"
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/v1/models/{model}", self._model)
-        self._closing = asyncio.Event()
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._closing is not None:
-            self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> OpenAIStandIn:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @classmethod
-    @contextmanager
-    def in_thread(cls, **options: Any) -> Iterator[OpenAIStandIn]:
-        """Run a stand-in on its own event loop in a background thread, for synchronous clients."""
-        stand_in = cls(**options)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="openai-stand-in", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(stand_in.start(), loop).result(timeout=10)
-            yield stand_in
-        finally:
-            try:
-                asyncio.run_coroutine_threadsafe(stand_in.close(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout=10)
-                loop.close()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/chat/completions", self._chat)
+        router.add_get("/v1/models", self._models)
+        router.add_get("/v1/models/{model}", self._model)
 
     # ---- programming and inspection --------------------------------------------------------
 
@@ -298,9 +254,9 @@ class OpenAIStandIn:
         return self._done(rec, web.json_response(payload))
 
     async def _pause(self, seconds: float) -> None:
-        assert self._closing is not None
+        assert self.closing is not None
         try:
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+            await asyncio.wait_for(self.closing.wait(), timeout=seconds)
         except asyncio.TimeoutError:
             pass
 

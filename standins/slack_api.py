@@ -13,50 +13,28 @@ Two ways to run it:
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import json
-import mimetypes
 import random
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-TEAM_ID = "T0CXLOOP"
-TEAM_NAME = "cxloop demo"
-BOT_USER_ID = "U0CXBOT"
-BOT_ID = "B0CXBOT"
-APP_ID = "A0CXLOOP"
-# Bolt reads the granted scopes from this header of the auth.test answer.
-SCOPES = "chat:write,chat:write.public,commands,files:write,im:write,users:read,users:read.email"
-
-MAX_TEXT = 40_000  # Slack truncates past 40,000 characters and rejects far longer; we reject.
-MAX_MESSAGE_BLOCKS = 50
-MAX_VIEW_BLOCKS = 100
-# Form-encoded clients send these as JSON strings; decoded so tests can inspect structures.
-JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "files")
-CONTENT_FIELDS = ("text", "blocks", "attachments", "metadata", "markdown_text")
-
-_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,}")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-
-
-class _ApiError(Exception):
-    """A Slack API error, answered as HTTP 200 with ``{"ok": false, "error": code}``."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+from standins.local_server import LocalServer
+from standins.slack_workspace import (
+    SCOPES,
+    TEAM_ID,
+    ApiError,
+    SlackWorkspace,
+    read_body,
+)
 
 
 @dataclass
@@ -90,11 +68,15 @@ class _Fault:
     remaining: int
 
 
-class SlackStandIn:
+class SlackStandIn(LocalServer, SlackWorkspace):
     """An in-memory Slack workspace behind Slack's Web API, on 127.0.0.1 and a free port."""
+
+    label = "Slack stand-in"
+    max_body = 64 * 1024 * 1024
 
     def __init__(self, *, token: str = "xoxb-test", enforce_channel_rate: bool = False,
                  team_url: str = "https://cxloop-demo.slack.com/") -> None:
+        super().__init__()
         self.token = token
         self.enforce_channel_rate = enforce_channel_rate
         self.team_url = team_url
@@ -119,9 +101,6 @@ class SlackStandIn:
         self._last_post: dict[str, float] = {}
         self._last_ts_us = 0
         self._serial = 0
-        self._port: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -144,63 +123,14 @@ class SlackStandIn:
     # ---- lifecycle -------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        """The server's root URL, e.g. ``http://127.0.0.1:54321``."""
-        if self._port is None:
-            raise RuntimeError("the Slack stand-in is not running")
-        return f"http://127.0.0.1:{self._port}"
-
-    @property
     def api_url(self) -> str:
         """The Web API base URL to give slack_sdk clients as `base_url`."""
         return f"{self.url}/api/"
 
-    async def start(self) -> None:
-        """Bind 127.0.0.1 on a free port and start answering."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/api/{method}", self._handle_api)
-        app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
-        app.router.add_post("/response/{token}", self._handle_response_url)
-        self._closing = asyncio.Event()
-        # A short shutdown timeout: tests start and stop many instances.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop answering and release the port."""
-        if self._closing is not None:
-            self._closing.set()  # cut injected delays short, so shutdown does not wait them out
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> SlackStandIn:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @classmethod
-    @contextmanager
-    def in_thread(cls, **options: Any) -> Iterator[SlackStandIn]:
-        """Run a stand-in on its own event loop in a background thread, for synchronous callers."""
-        stand_in = cls(**options)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="slack-stand-in", daemon=True)
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(stand_in.start(), loop).result(timeout=10)
-            yield stand_in
-        finally:
-            try:
-                asyncio.run_coroutine_threadsafe(stand_in.close(), loop).result(timeout=10)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout=10)
-                loop.close()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_route("*", "/api/{method}", self._handle_api)
+        router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        router.add_post("/response/{token}", self._handle_response_url)
 
     # ---- set-up, faults and inspection for tests ------------------------------------------
 
@@ -311,8 +241,8 @@ class SlackStandIn:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         try:
-            body = await _read_body(request)
-        except _ApiError as exc:
+            body = await read_body(request)
+        except ApiError as exc:
             return self._answer(self._record(method, {}, request), {"ok": False, "error": exc.code})
         call = self._record(method, body, request)
         handler = self._methods.get(method)
@@ -372,7 +302,7 @@ class SlackStandIn:
             try:
                 result = work()
                 payload: dict[str, Any] | str = {"ok": True, **result} if isinstance(result, dict) else result
-            except _ApiError as exc:
+            except ApiError as exc:
                 payload = {"ok": False, "error": exc.code}
             if fault is not None and fault.after_processing:
                 return self._fault_answer(call, fault)
@@ -436,9 +366,9 @@ class SlackStandIn:
         return _Fault(500, None, 0.0, None, kind == "500_after", 1)
 
     async def _pause(self, seconds: float) -> None:
-        assert self._closing is not None
+        assert self.closing is not None
         try:
-            await asyncio.wait_for(self._closing.wait(), seconds)
+            await asyncio.wait_for(self.closing.wait(), seconds)
         except TimeoutError:
             pass
 
@@ -450,347 +380,10 @@ class SlackStandIn:
         with self._lock:
             try:
                 channel = self._resolve_channel(call.body.get("channel"), allow_user=True)
-            except _ApiError:
+            except ApiError:
                 return False  # let the method itself answer channel_not_found
             last = self._last_post.get(channel)
             if last is not None and now - last < 1.0:
                 return True
             self._last_post[channel] = now
             return False
-
-    # ---- workspace state (called with the lock held) --------------------------------------
-
-    def _next_ts(self) -> str:
-        """A message timestamp: the current time in microseconds, strictly increasing."""
-        self._last_ts_us = max(time.time_ns() // 1000, self._last_ts_us + 1)
-        return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
-
-    def _new_id(self, prefix: str) -> str:
-        self._serial += 1
-        return f"{prefix}0CX{self._serial:05d}"
-
-    def _resolve_channel(self, value: Any, *, allow_user: bool = False) -> str:
-        """The channel id a `channel` argument names, as Slack resolves it."""
-        name = str(value or "")
-        if name.startswith("#"):
-            found = [cid for cid, cname in self._channels.items() if cname == name[1:]]
-            if not found:
-                raise _ApiError("channel_not_found")
-            return found[0]
-        if allow_user and _USER_ID.fullmatch(name):
-            return self._open_conversation([name])[0]  # Slack posts to a user id in the app's DM
-        if name in self._conversations.values():
-            return name
-        known = name in self._channels if self._channels else bool(_CHANNEL_ID.fullmatch(name))
-        if not known:
-            raise _ApiError("channel_not_found")
-        return name
-
-    def _open_conversation(self, users: list[str]) -> tuple[str, bool]:
-        key = ",".join(sorted(set(users)))
-        if key in self._conversations:
-            return self._conversations[key], True
-        self._conversations[key] = self._new_id("D" if len(set(users)) == 1 else "G")
-        return self._conversations[key], False
-
-    def _find_message(self, channel: str, ts: Any) -> dict[str, Any]:
-        message = self._messages.get(channel, {}).get(str(ts or ""))
-        if message is None:
-            raise _ApiError("message_not_found")
-        return message
-
-    def _store_message(self, channel: str, message: dict[str, Any], body: dict[str, Any]) -> None:
-        store = self._messages.setdefault(channel, {})
-        thread_ts = body.get("thread_ts")
-        parent = store.get(str(thread_ts)) if thread_ts else None
-        # A thread_ts that matches nothing: Slack posts the message to the channel, so do we.
-        if parent is not None:
-            root = store[parent.get("thread_ts", parent["ts"])]
-            message["thread_ts"] = root["ts"]
-            if _truthy(body.get("reply_broadcast")):
-                message["subtype"] = "thread_broadcast"
-            root.update(thread_ts=root["ts"], reply_count=root.get("reply_count", 0) + 1,
-                        latest_reply=message["ts"], reply_users=[BOT_USER_ID], reply_users_count=1)
-        store[message["ts"]] = message
-
-    def _bot_message(self, body: dict[str, Any], ts: str) -> dict[str, Any]:
-        message: dict[str, Any] = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
-                                   "team": TEAM_ID, "text": body.get("text") or "", "ts": ts}
-        for key in ("blocks", "attachments", "metadata"):
-            if body.get(key) is not None:
-                message[key] = body[key]
-        return message
-
-    def _bot_user(self) -> dict[str, Any]:
-        return {"id": BOT_USER_ID, "team_id": TEAM_ID, "name": "cxloop", "real_name": "cxloop", "deleted": False,
-                "is_bot": True, "is_app_user": False, "tz": "America/Los_Angeles", "tz_offset": -28800,
-                "profile": {"real_name": "cxloop", "display_name": "", "bot_id": BOT_ID, "team": TEAM_ID}}
-
-    # ---- Web API methods (called with the lock held) --------------------------------------
-
-    def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"url": self.team_url, "team": TEAM_NAME, "user": "cxloop", "team_id": TEAM_ID,
-                "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
-
-    def _chat_post_message(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(body.get("channel"), allow_user=True)
-        _check_content(body)
-        message = self._bot_message(body, self._next_ts())
-        self._store_message(channel, message, body)
-        return {"channel": channel, "ts": message["ts"], "message": message}
-
-    def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(body.get("channel"))
-        message = self._find_message(channel, body.get("ts"))
-        _check_content(body, require=False)
-        for key in ("text", "blocks", "attachments", "metadata"):
-            if body.get(key) is not None:  # omitted fields keep their value, as on Slack
-                message[key] = body[key]
-        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
-        return {"channel": channel, "ts": message["ts"], "text": message["text"], "message": message}
-
-    def _chat_post_ephemeral(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(body.get("channel"))
-        if not body.get("user"):
-            raise _ApiError("user_not_in_channel")
-        _check_content(body)
-        ts = self._next_ts()
-        self.ephemerals.append({"channel": channel, "user": body["user"], "ts": ts, "text": body.get("text"),
-                                "blocks": body.get("blocks")})
-        return {"message_ts": ts}
-
-    def _chat_get_permalink(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(body.get("channel"))
-        message = self._find_message(channel, body.get("message_ts"))
-        link = f"{self.team_url.rstrip('/')}/archives/{channel}/p{message['ts'].replace('.', '')}"
-        if message.get("thread_ts", message["ts"]) != message["ts"]:
-            link += f"?thread_ts={message['thread_ts']}&cid={channel}"
-        return {"channel": channel, "permalink": link}
-
-    def _conversations_open(self, body: dict[str, Any]) -> dict[str, Any]:
-        if body.get("channel"):
-            return {"no_op": True, "already_open": True, "channel": {"id": self._resolve_channel(body["channel"])}}
-        users = [u.strip() for u in str(body.get("users") or "").split(",") if u.strip()]
-        if not users:
-            raise _ApiError("users_list_not_supplied")
-        if not all(_USER_ID.fullmatch(u) for u in users):
-            raise _ApiError("user_not_found")
-        channel_id, already_open = self._open_conversation(users)
-        channel: dict[str, Any] = {"id": channel_id}
-        if _truthy(body.get("return_im")):
-            channel.update(is_im=len(users) == 1, user=users[0], created=int(time.time()))
-        return {"no_op": already_open, "already_open": already_open, "channel": channel}
-
-    def _conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(body.get("channel"))
-        # History shows top-level messages and broadcast replies, newest first.
-        shown = [m for m in reversed(self._messages.get(channel, {}).values())
-                 if m.get("thread_ts", m["ts"]) == m["ts"] or m.get("subtype") == "thread_broadcast"]
-        page, cursor = _page(_between(shown, body), body)
-        return {"messages": [_as_read(m, body) for m in page], "has_more": bool(cursor), "pin_count": 0,
-                "response_metadata": {"next_cursor": cursor}}
-
-    def _conversations_replies(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(body.get("channel"))
-        store = self._messages.get(channel, {})
-        parent = store.get(str(body.get("ts") or ""))
-        if parent is None:
-            raise _ApiError("thread_not_found")
-        root_ts = parent.get("thread_ts", parent["ts"])
-        thread = [m for m in store.values() if m["ts"] == root_ts or m.get("thread_ts") == root_ts]
-        page, cursor = _page(_between(thread, body), body)
-        return {"messages": [_as_read(m, body) for m in page], "has_more": bool(cursor),
-                "response_metadata": {"next_cursor": cursor}}
-
-    def _users_info(self, body: dict[str, Any]) -> dict[str, Any]:
-        user_id = str(body.get("user") or "")
-        user = self._bot_user() if user_id == BOT_USER_ID else self._users.get(user_id)
-        if user is None:
-            raise _ApiError("user_not_found")
-        return {"user": user}
-
-    def _users_list(self, body: dict[str, Any]) -> dict[str, Any]:
-        page, cursor = _page([*self._users.values(), self._bot_user()], body)
-        return {"members": page, "cache_ts": int(time.time()), "response_metadata": {"next_cursor": cursor}}
-
-    def _views_open(self, body: dict[str, Any]) -> dict[str, Any]:
-        if not (body.get("trigger_id") or body.get("interactivity_pointer")):
-            raise _ApiError("invalid_arguments")
-        view = _check_view(body.get("view"), "modal")
-        saved = self._save_view(view, self._new_id("V"))
-        if body.get("trigger_id"):
-            self._view_triggers[str(body["trigger_id"])] = saved["id"]
-        return {"view": saved}
-
-    def _views_update(self, body: dict[str, Any]) -> dict[str, Any]:
-        view = _check_view(body.get("view"), "modal")
-        current = self._views.get(str(body.get("view_id") or ""))
-        if current is None and body.get("external_id"):
-            current = next((v for v in self._views.values() if v.get("external_id") == body["external_id"]), None)
-        if current is None:
-            raise _ApiError("not_found")
-        if body.get("hash") and body["hash"] != current["hash"]:
-            raise _ApiError("hash_conflict")
-        return {"view": self._save_view(view, current["id"])}
-
-    def _views_publish(self, body: dict[str, Any]) -> dict[str, Any]:
-        user_id = str(body.get("user_id") or "")
-        if not _USER_ID.fullmatch(user_id):
-            raise _ApiError("invalid_arguments")
-        view = _check_view(body.get("view"), "home")
-        current = self.home_views.get(user_id)
-        if current is not None and body.get("hash") and body["hash"] != current["hash"]:
-            raise _ApiError("hash_conflict")
-        self.home_views[user_id] = self._save_view(view, current["id"] if current else self._new_id("V"))
-        return {"view": self.home_views[user_id]}
-
-    def _save_view(self, view: dict[str, Any], view_id: str) -> dict[str, Any]:
-        self._serial += 1
-        saved = {"private_metadata": "", "callback_id": "", "external_id": "", "state": {"values": {}},
-                 "clear_on_close": False, "notify_on_close": False, "previous_view_id": None, **view,
-                 "id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, "bot_id": BOT_ID, "root_view_id": view_id,
-                 "hash": f"{int(time.time())}.{self._serial:08x}"}
-        self._views[view_id] = saved
-        return saved
-
-    def _files_get_upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
-        filename = body.get("filename")
-        try:
-            length = int(body["length"])
-        except (KeyError, TypeError, ValueError):
-            raise _ApiError("invalid_arguments") from None
-        if not filename:
-            raise _ApiError("invalid_arguments")
-        file_id = self._new_id("F")
-        self.files[file_id] = {"id": file_id, "name": filename, "title": filename, "length": length,
-                               "alt_txt": body.get("alt_txt"), "content": None, "channels": []}
-        return {"upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
-
-    def _files_complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
-        entries = body.get("files")
-        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-            raise _ApiError("invalid_arguments")
-        # A file whose bytes never reached its upload URL does not exist yet.
-        files = [self.files.get(str(e.get("id"))) for e in entries]
-        if any(f is None or f["content"] is None for f in files):
-            raise _ApiError("file_not_found")
-        named = [body.get("channel_id"), *str(body.get("channels") or "").split(",")]
-        targets = [self._resolve_channel(c, allow_user=True) for c in named if c]
-        infos = []
-        for entry, file in zip(entries, files, strict=True):
-            assert file is not None
-            file.update(title=entry.get("title") or file["title"], channels=targets)
-            infos.append(self._file_info(file))
-        for channel in targets:  # sharing posts a message carrying the files
-            message = {**self._bot_message({"text": body.get("initial_comment")}, self._next_ts()),
-                       "files": infos, "upload": True}
-            self._store_message(channel, message, body)
-        return {"files": infos}
-
-    def _file_info(self, file: dict[str, Any]) -> dict[str, Any]:
-        name = file["name"]
-        return {"id": file["id"], "created": int(time.time()), "name": name, "title": file["title"],
-                "mimetype": mimetypes.guess_type(name)[0] or "application/octet-stream",
-                "filetype": name.rsplit(".", 1)[-1].lower() if "." in name else "binary",
-                "size": len(file["content"]), "user": BOT_USER_ID, "alt_txt": file["alt_txt"],
-                "url_private": f"{self.url}/files/{file['id']}/{name}",
-                "permalink": f"{self.team_url.rstrip('/')}/files/{BOT_USER_ID}/{file['id']}/{name}",
-                "channels": list(file["channels"])}
-
-
-# ---- request parsing and validation helpers -----------------------------------------------
-
-
-async def _read_body(request: web.Request) -> dict[str, Any]:
-    """The call's arguments, from the query string and a JSON, form or multipart body."""
-    # AsyncWebClient sends `params` as a query string, even on POST; WebClient sends a form body.
-    body: dict[str, Any] = dict(request.query)
-    if request.content_type == "application/json":
-        raw = await request.read()
-        try:
-            parsed = json.loads(raw) if raw else {}
-        except json.JSONDecodeError:
-            raise _ApiError("invalid_json") from None
-        if not isinstance(parsed, dict):
-            raise _ApiError("invalid_json")
-        body.update(parsed)
-    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        for key, value in (await request.post()).items():
-            body[key] = value.file.read() if isinstance(value, web.FileField) else value
-    for key in JSON_FIELDS:
-        if isinstance(body.get(key), str):
-            try:
-                body[key] = json.loads(body[key])
-            except json.JSONDecodeError:
-                pass  # left as sent; the method's own validation rejects it
-    return body
-
-
-def _truthy(value: Any) -> bool:
-    return value in (True, 1, "1", "true", "True")
-
-
-def _check_content(body: dict[str, Any], *, require: bool = True) -> None:
-    """Reject message content the way Slack does."""
-    if require and not any(body.get(k) for k in ("text", "blocks", "attachments", "markdown_text")):
-        raise _ApiError("no_text")
-    text = body.get("text")
-    if text is not None and len(str(text)) > MAX_TEXT:
-        raise _ApiError("msg_too_long")
-    blocks = body.get("blocks")
-    if blocks is not None and not (isinstance(blocks, list) and len(blocks) <= MAX_MESSAGE_BLOCKS
-                                   and all(isinstance(b, dict) and b.get("type") for b in blocks)):
-        raise _ApiError("invalid_blocks")
-    metadata = body.get("metadata")
-    if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
-                                     and isinstance(metadata.get("event_payload"), dict)):
-        raise _ApiError("invalid_metadata_format")
-
-
-def _check_view(view: Any, kind: str) -> dict[str, Any]:
-    blocks = view.get("blocks", []) if isinstance(view, dict) else None
-    if not isinstance(view, dict) or view.get("type") != kind or not isinstance(blocks, list) \
-            or len(blocks) > MAX_VIEW_BLOCKS:
-        raise _ApiError("invalid_arguments")
-    return view
-
-
-def _ts(value: Any, error: str) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise _ApiError(error) from None
-
-
-def _between(messages: list[dict[str, Any]], body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Keep the messages after `oldest` and before `latest` (both ends included when `inclusive`)."""
-    oldest = _ts(body.get("oldest") or 0, "invalid_ts_oldest")
-    latest = _ts(body["latest"], "invalid_ts_latest") if body.get("latest") else None
-    inclusive = _truthy(body.get("inclusive"))
-
-    def keep(ts: Decimal) -> bool:
-        after = ts >= oldest if inclusive else ts > oldest
-        before = latest is None or (ts <= latest if inclusive else ts < latest)
-        return after and before
-
-    return [m for m in messages if keep(Decimal(m["ts"]))]
-
-
-def _page(items: list[dict[str, Any]], body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    """One page of `items` and the cursor of the next one ("" at the end), as Slack paginates."""
-    try:
-        limit = int(body.get("limit") or 100)  # Slack treats 0 as "the default"
-        start = int(base64.b64decode(body["cursor"]).decode().removeprefix("offset:")) if body.get("cursor") else 0
-    except ValueError:
-        raise _ApiError("invalid_cursor") from None
-    end = start + max(limit, 1)
-    cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(items) else ""
-    return items[start:end], cursor
-
-
-def _as_read(message: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """A stored message as a read method returns it: metadata only when asked for."""
-    shown = dict(message)
-    if not _truthy(body.get("include_all_metadata")):
-        shown.pop("metadata", None)
-    return shown

@@ -41,22 +41,10 @@ TEST_DATABASE_ENV = "CXLOOP_TEST_DATABASE_URL"
 TEST_NOW = datetime(2026, 11, 25, 14, 0, tzinfo=timezone.utc)
 
 
-def _under_faketime_with_real_monotonic() -> bool:
-    return "faketime" in os.environ.get("LD_PRELOAD", "") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1"
-
-
-if _under_faketime_with_real_monotonic():
-    # libfaketime 0.9.10 (Debian bookworm) hands the kernel a negative deadline for
-    # clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME) when the monotonic clock is left alone
-    # (wolfcw/libfaketime#426), which is how Python 3.11's time.sleep waits: every sleep raises
-    # EINVAL. select() takes a relative timeout and is unaffected; only this test process is patched.
-    import select
-    import time as _time
-
-    def _sleep(seconds: float) -> None:
-        select.select([], [], [], seconds)
-
-    _time.sleep = _sleep
+FAKETIME_SITE = Path(__file__).parent / "faketime_site"
+# Under faketime, time.sleep is repaired in this process by importing the module, and in every
+# subprocess by putting it on PYTHONPATH (see `cli_env`), where Python imports it at start-up.
+import tests.faketime_site.sitecustomize as _faketime_fix  # noqa: E402,F401
 
 
 class FixedClock:
@@ -84,6 +72,8 @@ def cli_env(**extra: str) -> dict[str, str]:
     from storage import clock
 
     env = {**os.environ, clock.ENV: clock.now().isoformat()}
+    if _faketime_fix.under_faketime_with_real_monotonic():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(FAKETIME_SITE), env.get("PYTHONPATH")) if p)
     env.update(extra)
     return env
 

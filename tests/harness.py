@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.config import Settings, Workspace, load_workspace
-from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import sync_workspace
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from standins.slack_api import SlackStandIn

@@ -14,13 +14,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.config import Settings, Workspace, load_workspace, parse_workspace
-from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import sync_workspace
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from handlers.teams import NO_AUTH_ENV
 from handlers.teams.people import link_members
-from standins.bot_connector import TENANT_ID, BotConnectorStandIn, card_of, text_of
+from standins.bot_connector import BotConnectorStandIn
+from standins.teams_cards import card_of, text_of
+from standins.teams_tenant import TENANT_ID
 from storage.db import session_scope
 from storage.models import ConversationRef, OutboxMessage
 from tests.harness import Clock

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import json
 
-from bot.assist import Assistant, Classification, CommentIn, DigestSummary, Draft, DraftInput, SummaryBullet
+from bot.assist import (
+    Assistant,
+    Classification,
+    CommentIn,
+    DigestSummary,
+    Draft,
+    DraftInput,
+    SummaryBullet,
+)
 from bot.assist.messages import (
-    MAX_REGENERATIONS, AssistAction, AssistForm, discarded_form, draft_button, draft_form, drafting_form,
-    insight_context, summary_blocks,
+    MAX_REGENERATIONS,
+    AssistAction,
+    AssistForm,
+    discarded_form,
+    draft_button,
+    draft_form,
+    drafting_form,
+    insight_context,
+    summary_blocks,
 )
 from bot.chat.messages import Actions, Button, Context, Quote, TextInput, plain
 from handlers.slack import render

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from bot.assist import Assistant, AssistOptions, CommentIn, DraftInput, classify, draft_reply, staff_named, summarize_week
+from bot.assist import (
+    Assistant,
+    AssistOptions,
+    CommentIn,
+    DraftInput,
+    classify,
+    draft_reply,
+    staff_named,
+    summarize_week,
+)
 from bot.assist.cache import MemoryCache
 from bot.assist.drafts import forbidden_phrases
 from bot.assist.usage import MemoryUsage

@@ -17,10 +17,10 @@ import pytest
 from sqlmodel import Session, func, select
 
 from bot.cases import service as cases
-from bot.intake.store import record_response
 from bot.cases.notify import publish_change
-from bot.people.roster import actor_for, member_by_slack
+from bot.intake.store import record_response
 from bot.intake.surveys import build_response
+from bot.people.roster import actor_for, member_by_slack
 from handlers.jobs import run_due
 from standins.openai_api import OpenAIStandIn
 from storage.db import session_scope

@@ -14,8 +14,13 @@ from bot.assist import Assistant, AssistOptions, Classification, DraftInput
 from bot.assist.cache import CacheKey, DbCache
 from bot.assist.jobs import classify_pending, credit_praise, last_week, summarize_weeks
 from bot.assist.store import (
-    classify_response, save_classification, stored_classification, stored_classifications, summary_subject,
-    theme_scores, week_summary,
+    classify_response,
+    save_classification,
+    stored_classification,
+    stored_classifications,
+    summary_subject,
+    theme_scores,
+    week_summary,
 )
 from bot.assist.usage import DbUsage
 from bot.cases.service import load_view
@@ -24,7 +29,15 @@ from bot.intake.store import record_response
 from bot.intake.surveys import build_response
 from standins.openai_api import OpenAIStandIn
 from storage.db import session_scope
-from storage.models import AssistUsage, Case, CaseEvent, JobClaim, OutboxMessage, ResponseTheme, SurveyResponse
+from storage.models import (
+    AssistUsage,
+    Case,
+    CaseEvent,
+    JobClaim,
+    OutboxMessage,
+    ResponseTheme,
+    SurveyResponse,
+)
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday morning, before the 09:00 digest

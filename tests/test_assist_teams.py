@@ -6,7 +6,7 @@ import json
 
 from bot.intake.store import record_response
 from bot.intake.surveys import build_response
-from standins.bot_connector import card_of, find_actions, find_inputs
+from standins.teams_cards import card_of, find_actions, find_inputs
 from tests.teams_harness import ALICE, BOB, TeamsHarness, dialog_card, dialog_message
 
 

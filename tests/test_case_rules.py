@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
+from bot.cases.resolved import STEPS, CaseStatus, ResolvedStep
 from bot.config import load_workspace
 from bot.errors import BadInput, InvalidState
 from bot.intake.store import record_response
-from bot.cases.resolved import STEPS, CaseStatus, ResolvedStep
-from bot.people.roster import actor_for, member_by_slack, sync_workspace
 from bot.intake.surveys import build_response
+from bot.people.roster import actor_for, member_by_slack, sync_workspace
 from storage.db import session_scope
 from storage.models import Case, CaseEvent, CaseStep
 

@@ -86,7 +86,7 @@ async def test_open_and_overdue_page_long_lists(engine):
         # the Next page button answers with the next page, ephemerally
         blocks = first.json()["blocks"]
         await cx.click(MANAGER, {"blocks": blocks, "ts": "1.1"}, "cx_page")
-        page2 = cx.ephemerals_for(MANAGER)
+        cx.ephemerals_for(MANAGER)
         eph = [c.body for c in cx.slack.calls_to("chat.postEphemeral") if c.body["user"] == MANAGER]
         assert eph and "Page 2 of 3" in str(eph[-1]["blocks"])
         cx.clock.now = cx.clock.now.replace(year=cx.clock.now.year + 1)

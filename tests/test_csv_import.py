@@ -9,13 +9,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
 from bot.config import load_workspace, parse_workspace
 from bot.intake.csv_import import RowError, import_csv
-from bot.intake.csv_rows import FIELDS, CsvImportError, fast_values, prepare_cells, slow_values
+from bot.intake.csv_rows import (
+    FIELDS,
+    CsvImportError,
+    fast_values,
+    prepare_cells,
+    slow_values,
+)
 from bot.intake.csv_store import sqlite_datetime_text
 from bot.intake.store import store_response
 from bot.intake.surveys import InvalidResponse, build_response

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, select
 
-from bot.recognition import csweek
 from bot.config import Workspace, load_workspace, parse_workspace
 from bot.people.roster import sync_workspace
+from bot.recognition import csweek
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import JobClaim, Member, OutboxMessage, Pledge, Story
+from tests.conftest import cli_env
 from tests.harness import CxHarness, text_of
 from tests.test_recognition import work_case
-from tests.conftest import cli_env
 
 LONDON = ZoneInfo("Europe/London")
 CHANNELS = ("C0SUPPORT", "C0BILLING", "C0DELIVERY")

@@ -15,13 +15,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from bot.machinery import pace
 from bot.config import load_workspace
 from bot.intake.store import record_response
+from bot.intake.surveys import build_response
+from bot.machinery import pace
 from bot.machinery.outbox import Deliverer, _claim
 from bot.machinery.runtime import Runtime
-from bot.intake.surveys import build_response
-from handlers.serve import make_deliverer
+from handlers.platforms import make_deliverer
 from storage.db import make_engine, session_scope
 from storage.models import OutboxMessage, SendPace
 from storage.types import utcnow

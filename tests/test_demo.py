@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
+from tests.conftest import cli_env
+
 
 def test_demo_runs_the_scripted_day(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CXLOOP_", "DATABASE_URL", "OPENAI_"))}
+    # The demo runs on the machine's own clock (no CXLOOP_NOW): it is what a new user sees first.
+    env = {k: v for k, v in cli_env().items() if not k.startswith(("SLACK_", "CXLOOP_", "DATABASE_URL", "OPENAI_"))}
     env["COLUMNS"] = "120"
     run = subprocess.run([sys.executable, "-m", "handlers.cli", "demo", "--fast", "--db", str(tmp_path / "demo.db")],
                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)

@@ -11,16 +11,16 @@ from datetime import datetime, timedelta, timezone
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
+from bot.cases.resolved import STEPS, ResolvedStep
+from bot.chat.messages import Fields, Image, Mention, Quote
+from bot.config import Workspace, load_workspace, parse_workspace
+from bot.intake.store import record_response
+from bot.intake.surveys import build_response
+from bot.machinery.schedule import run_due_jobs
+from bot.people.roster import actor_for, member_by_slack, sync_workspace
 from bot.reporting import digest, weeks
 from bot.reporting import jobs as digest_jobs
 from bot.reporting import messages as digest_messages
-from bot.config import Workspace, load_workspace, parse_workspace
-from bot.intake.store import record_response
-from bot.chat.messages import Fields, Image, Mention, Quote
-from bot.cases.resolved import STEPS, ResolvedStep
-from bot.people.roster import actor_for, member_by_slack, sync_workspace
-from bot.machinery.schedule import run_due_jobs
-from bot.intake.surveys import build_response
 from handlers.jobs import run_due
 from storage.db import make_engine, session_scope
 from storage.models import JobClaim, OutboxMessage, Shoutout

@@ -9,18 +9,18 @@ import pytest
 from sqlmodel import Session, func, select
 
 from bot.cases import service as cases
-from bot.reporting import digest
-from bot.reporting import messages as digest_messages
+from bot.chat.messages import Image
 from bot.config import load_workspace, parse_workspace
 from bot.errors import BadInput, NotFound
 from bot.intake.store import record_response
-from bot.chat.messages import Image
-from standins.bot_connector import text_of as teams_text
+from bot.reporting import digest
+from bot.reporting import messages as digest_messages
+from standins.teams_cards import text_of as teams_text
 from storage.models import Case
 from tests.harness import CxHarness
+from tests.teams_harness import ALICE, MANAGER, TeamsHarness
 from tests.test_console import detractor, said
 from tests.test_digest import WEEK, answer, roster
-from tests.teams_harness import ALICE, MANAGER, TeamsHarness
 from tests.test_teams_commands import replies
 
 HUGE = "9999999999999999999999999"

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot.machinery import inbox
+from bot.chat.messages import Message
 from bot.config import ConfigError, Settings, load_workspace, parse_workspace
 from bot.intake.store import record_response
-from bot.chat.messages import Message
-from bot.machinery.outbox import enqueue
 from bot.intake.surveys import build_response
+from bot.machinery import inbox
+from bot.machinery.outbox import enqueue
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import Case, InboxItem, OutboxMessage, ProcessedEvent

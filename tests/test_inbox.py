@@ -18,18 +18,18 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from bot.machinery import inbox
 from bot.config import Settings, load_workspace
 from bot.intake.store import record_response
 from bot.intake.surveys import build_response
+from bot.machinery import inbox
 from handlers.serve import build_services
 from handlers.server import build_web_app
 from standins.slack_api import SlackStandIn
 from standins.slack_sender import SlackSender
 from storage.models import Case, InboxItem, Member, OutboxMessage
 from storage.types import utcnow
-from tests.harness import SIGNING_SECRET, TOKEN, CxHarness
 from tests.conftest import cli_env
+from tests.harness import SIGNING_SECRET, TOKEN, CxHarness
 
 
 def detractor(ext: str) -> object:
@@ -261,9 +261,9 @@ def test_a_worker_process_delivers_to_teams_as_well(engine):
 
 @pytest.mark.postgres_only
 async def test_on_postgresql_workers_wake_for_new_work_from_other_processes_without_polling(engine, db_url):
-    from bot.machinery.outbox import enqueue
     from bot.chat.messages import Message
-    from handlers.serve import listen_for_work
+    from bot.machinery.outbox import enqueue
+    from handlers.server import listen_for_work
     from storage.db import make_engine, session_scope
 
     async with CxHarness(engine) as cx:
@@ -307,7 +307,7 @@ async def test_on_postgresql_workers_wake_for_new_work_from_other_processes_with
 
 @pytest.mark.sqlite_only
 def test_on_sqlite_workers_poll(engine):
-    from handlers.serve import listen_for_work
+    from handlers.server import listen_for_work
 
     assert listen_for_work(engine, build_services(engine, load_workspace(), Settings(teams_allow_no_auth=True),
                                                   role="worker")) is None

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.intake.csv_import import import_csv
 from bot.intake.csv_rows import FIELDS
-from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import sync_workspace
 from handlers import cli_import
 from handlers.intake import PARSERS, InvalidFields, signing
 from handlers.serve import build_services

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bot.config import Settings, parse_workspace
 from bot.intake.surveys import ResponseIn, SurveyKind
@@ -29,8 +31,8 @@ from handlers.intake import (
     parse_generic,
     parse_typeform,
     parse_webhook,
+    signing,
 )
-from handlers.intake import signing
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)

@@ -10,15 +10,15 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
-from bot.intake.store import record_response
 from bot.cases.notify import publish_change
-from bot.people.roster import actor_for, member_by_slack
+from bot.intake.store import record_response
 from bot.intake.surveys import build_response
+from bot.people.roster import actor_for, member_by_slack
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import CaseNudge, OutboxMessage
-from tests.harness import CxHarness, text_of
 from tests.conftest import cli_env
+from tests.harness import CxHarness, text_of
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)  # Monday noon (London = UTC in November)
 H = timedelta(hours=1)
@@ -189,8 +189,9 @@ async def test_a_database_error_in_one_case_leaves_the_rest_of_its_batch_sent(en
     async with CxHarness(engine) as cx:
         for n in range(3):
             open_case(cx.engine, cx.ws, ext=f"r-{n}")
-        import bot.nudges.jobs as nudges
         from sqlalchemy.exc import IntegrityError
+
+        import bot.nudges.jobs as nudges
 
         real = nudges.enqueue_many
 

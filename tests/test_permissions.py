@@ -26,21 +26,29 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
-from bot.chat import mentions
-from bot.console import registry as commands
-from bot.config import Workspace
-from bot.errors import CxError
-from bot.nudges.chase import ask_owner_for_update
-from bot.intake.store import record_response
-from bot.chat.messages import Actions, Button, Message, UserPicker
 from bot.cases.notify import publish_change
 from bot.cases.resolved import STEPS, ResolvedStep
-from bot.people.roster import actor_for, member_by_slack
+from bot.chat import mentions
+from bot.chat.messages import Actions, Button, Message, UserPicker
+from bot.config import Workspace
+from bot.console import registry as commands
+from bot.errors import CxError
+from bot.intake.store import record_response
 from bot.intake.surveys import build_response
+from bot.nudges.chase import ask_owner_for_update
+from bot.people.roster import actor_for, member_by_slack
 from handlers.slack import render
+from standins.teams_cards import text_of as teams_text
 from storage.db import session_scope
-from storage.models import AuditEntry, Case, CaseEvent, CaseStep, Member, OutboxMessage, TeamMembership
-from standins.bot_connector import text_of as teams_text
+from storage.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    CaseStep,
+    Member,
+    OutboxMessage,
+    TeamMembership,
+)
 from tests.harness import CxHarness
 from tests.teams_harness import OUTSIDER, PEOPLE, SUPPORT, TeamsHarness, dialog_message
 

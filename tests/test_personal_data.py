@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, func, select
 
 from bot.intake.store import record_response
-from bot.people.roster import member_by_slack
 from bot.intake.surveys import build_response
+from bot.people.roster import member_by_slack
 from handlers.jobs import run_due
-from standins.bot_connector import text_of as teams_text
+from standins.teams_cards import text_of as teams_text
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, Pledge, Shoutout, Story
 from tests.harness import CxHarness

@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
-from bot.recognition import shoutouts as recognition
+from bot.cases.resolved import ResolvedStep
 from bot.config import Workspace, load_workspace, parse_workspace
 from bot.intake.store import record_response
-from bot.cases.resolved import ResolvedStep
-from bot.people.roster import actor_for, member_by_slack
 from bot.intake.surveys import build_response
+from bot.people.roster import actor_for, member_by_slack
+from bot.recognition import shoutouts as recognition
 from handlers.jobs import run_due
 from storage.db import session_scope
 from storage.models import Member, Shoutout

@@ -13,8 +13,14 @@ import pytest
 
 from bot.config import load_workspace
 from bot.intake.store import store_response
-from bot.reporting.scores import CesScore, CsatScore, NpsScore, compute_scores, round_half_away
 from bot.intake.surveys import build_response
+from bot.reporting.scores import (
+    CesScore,
+    CsatScore,
+    NpsScore,
+    compute_scores,
+    round_half_away,
+)
 from storage.db import session_scope
 from tests.conftest import cli_env
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from bot.intake.store import record_response
 from bot.intake.surveys import build_response
 from tests.harness import CxHarness, text_of

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-
 from bot.intake.store import record_response
 from bot.intake.surveys import build_response
 from handlers.slack import render

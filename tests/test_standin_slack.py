@@ -20,10 +20,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
-from standins.slack_api import BOT_USER_ID, SlackStandIn
+from standins.slack_api import SlackStandIn
+from standins.slack_workspace import BOT_USER_ID
 
 TOKEN = "xoxb-test"
 SUPPORT = "C0SUPPORT"

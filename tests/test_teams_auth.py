@@ -9,14 +9,21 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.intake.store import record_response
-from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import sync_workspace
 from handlers.serve import build_services
 from handlers.server import build_web_app
-from standins.bot_connector import text_of
+from standins.teams_cards import text_of
 from storage.db import session_scope
 from storage.models import ConversationRef, ProcessedEvent
-from tests.teams_harness import ALICE, APP_ID, SUPPORT, TEAM, TeamsHarness, teams_workspace
+from tests.teams_harness import (
+    ALICE,
+    APP_ID,
+    SUPPORT,
+    TEAM,
+    TeamsHarness,
+    teams_workspace,
+)
 from tests.test_teams_flow import detractor
 
 

@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.reporting.charts import Series, trend_png
 from bot.chat.messages import (
     Actions,
     Button,
+    CheckboxInput,
     Checklist,
     ChecklistItem,
-    CheckboxInput,
     Choice,
     ChoiceInput,
     Context,
@@ -39,8 +38,14 @@ from bot.chat.messages import (
     bold,
     plain,
 )
-from handlers.teams import cards
-from standins.bot_connector import adaptive_card_problems, card_text, find_actions, find_inputs
+from bot.reporting.charts import Series, trend_png
+from handlers.teams import card_forms, cards
+from standins.teams_cards import (
+    adaptive_card_problems,
+    card_text,
+    find_actions,
+    find_inputs,
+)
 
 LONDON = ZoneInfo("Europe/London")
 HOSTILE = ("**bold** _it_ [click](https://evil.example/x) <at>Alice Martin</at> {{DATE(2020-01-01T00:00:00Z)}} "
@@ -219,7 +224,7 @@ def test_forms_become_dialog_inputs_and_their_values_come_back_in_the_same_shape
                      CheckboxInput(id="agreed", label="Agreement", option="They agreed", required=True),
                      UserInput(id="who", label="Who")],
              metadata={"case": 3})
-    card = cards.form_card(f, zone=LONDON)
+    card = card_forms.form_card(f, zone=LONDON)
     assert adaptive_card_problems(card) == []
     inputs = {i["id"]: i for i in find_inputs(card)}
     assert inputs["how"]["type"] == "Input.ChoiceSet" and inputs["how"]["choices"] == [{"title": "Phone call",
@@ -232,17 +237,17 @@ def test_forms_become_dialog_inputs_and_their_values_come_back_in_the_same_shape
     assert submit["data"] == {"cxForm": "form_close_loop", "cxMeta": {"case": 3}}
     data = {**submit["data"], "how": "phone", "when.date": "2026-07-01", "when.time": "10:30", "note": "ok",
             "agreed": "true", "who": "0a000000-0000-4000-8000-0000000000a3"}
-    values = cards.form_values(f, data, zone=LONDON)
+    values = card_forms.form_values(f, data, zone=LONDON)
     assert values == {"how": "phone", "when": int(datetime(2026, 7, 1, 9, 30, tzinfo=timezone.utc).timestamp()),
                       "note": "ok", "agreed": True, "who": "0a000000-0000-4000-8000-0000000000a3"}
-    assert cards.form_values(f, {"how": "fax", "agreed": "false", "note": ""}, zone=LONDON) == {
+    assert card_forms.form_values(f, {"how": "fax", "agreed": "false", "note": ""}, zone=LONDON) == {
         "how": None, "when": None, "note": None, "agreed": False, "who": None}
 
 
 def test_a_form_error_is_shown_next_to_its_field_with_what_was_typed():
     f = Form(callback="form_dismiss", title="t", submit="Go",
              inputs=[TextInput(id="a", label="A"), TextInput(id="reason", label="Reason", required=True)])
-    card = cards.form_card(f, zone=LONDON, values={"a": "kept **as typed**"}, error=("reason", "Say why <b>"))
+    card = card_forms.form_card(f, zone=LONDON, values={"a": "kept **as typed**"}, error=("reason", "Say why <b>"))
     body = card["body"]
     error_at = next(i for i, el in enumerate(body) if "Say why <b>" in json.dumps(el, ensure_ascii=False))
     assert body[error_at + 1]["id"] == "reason"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from bot.intake.store import record_response
-from standins.bot_connector import text_of
+from standins.teams_cards import text_of
 from storage.models import ConversationRef, Member
 from tests.teams_harness import ALICE, BOB, MANAGER, OUTSIDER, SUPPORT, TeamsHarness
 from tests.test_teams_flow import detractor

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from bot.intake.store import record_response
 from bot.nudges.jobs import queue_due_nudges
-from standins.bot_connector import text_of
+from standins.teams_cards import text_of
 from storage.models import Case
 from storage.types import utcnow
 from tests.teams_harness import ALICE, SUPPORT, TeamsHarness
@@ -157,9 +157,9 @@ async def test_pacing_keeps_a_burst_within_seven_a_second(engine):
 async def test_a_digest_chart_goes_in_the_thread_of_its_post_as_an_inline_picture(engine):
     import base64
 
-    from bot.reporting.charts import Series, trend_png
     from bot.chat.messages import Header, Image, Message, Section, plain
     from bot.machinery.outbox import enqueue
+    from bot.reporting.charts import Series, trend_png
     from storage.db import session_scope
 
     png = trend_png([utcnow().date() - timedelta(weeks=w) for w in range(8, 0, -1)],
@@ -175,7 +175,7 @@ async def test_a_digest_chart_goes_in_the_thread_of_its_post_as_an_inline_pictur
         (post,) = alert_posts(cx)
         assert "12 loops closed" in text_of(post)
         (chart,) = cx.teams.thread(SUPPORT, post["id"])
-        from standins.bot_connector import card_of
+        from standins.teams_cards import card_of
 
         (image,) = [el for el in card_of(chart)["body"] if el["type"] == "Image"]
         assert image["url"].startswith("data:image/png;base64,") and image["altText"] == "NPS over 8 weeks"

@@ -9,9 +9,18 @@ import aiohttp
 from bot.intake.store import record_response
 from bot.intake.surveys import build_response
 from handlers.intake.signing import sign_generic
-from standins.bot_connector import card_of, find_actions, find_inputs, text_of
+from standins.teams_cards import card_of, find_actions, find_inputs, text_of
 from tests.teams_harness import (
-    ALICE, BOB, MANAGER, OUTSIDER, SUPPORT, TEAM, WEBHOOK_SECRET, TeamsHarness, dialog_card, dialog_message,
+    ALICE,
+    BOB,
+    MANAGER,
+    OUTSIDER,
+    SUPPORT,
+    TEAM,
+    WEBHOOK_SECRET,
+    TeamsHarness,
+    dialog_card,
+    dialog_message,
 )
 
 

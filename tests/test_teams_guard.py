@@ -9,8 +9,14 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from bot.intake.store import record_response
-from standins.bot_connector import text_of
-from storage.models import AuditEntry, ConversationRef, Member, OutboxMessage, ProcessedEvent
+from standins.teams_cards import text_of
+from storage.models import (
+    AuditEntry,
+    ConversationRef,
+    Member,
+    OutboxMessage,
+    ProcessedEvent,
+)
 from tests.teams_harness import ALICE, BOB, PEOPLE, SUPPORT, TeamsHarness
 from tests.test_teams_flow import detractor
 

@@ -7,14 +7,15 @@ import logging
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from handlers.body import MAX_BODY
+from standins.teams_cards import text_of
 from storage.models import ConversationRef, InboxItem, ProcessedEvent
 from tests.raw_http import post_in_pieces
-from standins.bot_connector import text_of
 from tests.teams_harness import ALICE, SUPPORT, TEAM, TeamsHarness
 
 JSON = {"Content-Type": "application/json"}

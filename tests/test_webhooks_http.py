@@ -9,12 +9,13 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.config import Settings, load_workspace
-from bot.people.roster import sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import sync_workspace
 from handlers.body import MAX_BODY
 from handlers.intake.signing import sign_delighted, sign_generic
 from handlers.serve import build_services

@@ -12,9 +12,21 @@ from bot.intake.surveys import (
     SurveyKind,
 )
 from handlers.intake import signing
+from handlers.intake.parsing import (
+    ALLOW_UNSIGNED_ENV,
+    DELIGHTED,
+    FieldReader,
+    InvalidFields,
+    Parsed,
+    Unauthorized,
+    authenticate,
+    event_id_of,
+    json_type_name,
+    norm_key,
+    object_body,
+    survey_kind,
+)
 from handlers.intake.signing import header
-from handlers.intake.parsing import ALLOW_UNSIGNED_ENV, DELIGHTED, InvalidFields, Parsed, Unauthorized, FieldReader, authenticate, event_id_of, json_type_name, survey_kind, norm_key, object_body
-
 
 # Delighted
 

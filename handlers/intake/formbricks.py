@@ -12,9 +12,19 @@ from bot.intake.surveys import (
     json_type,
 )
 from handlers.intake import signing
+from handlers.intake.parsing import (
+    FORMBRICKS,
+    BadRequest,
+    FieldReader,
+    InvalidFields,
+    Parsed,
+    authenticate,
+    decode_json,
+    event_id_of,
+    json_type_name,
+    utc_now,
+)
 from handlers.intake.signing import header
-from handlers.intake.parsing import BadRequest, FORMBRICKS, InvalidFields, Parsed, FieldReader, authenticate, event_id_of, json_type_name, utc_now, decode_json
-
 
 # Formbricks
 

@@ -7,8 +7,15 @@ from datetime import datetime
 
 from bot.config import Settings, Workspace
 from handlers.intake import signing
+from handlers.intake.parsing import (
+    GENERIC,
+    FieldReader,
+    Parsed,
+    authenticate,
+    object_body,
+    survey_kind,
+)
 from handlers.intake.signing import header
-from handlers.intake.parsing import GENERIC, Parsed, FieldReader, authenticate, survey_kind, object_body
 
 
 def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings, workspace: Workspace,

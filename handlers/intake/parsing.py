@@ -25,7 +25,6 @@ from bot.intake.surveys import (
 )
 from handlers.intake.signing import SignatureError
 
-
 MAX_BODY = 1024 * 1024
 """The largest body accepted (1 MiB); the route answers 413 above it without reading further."""
 

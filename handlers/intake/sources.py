@@ -38,12 +38,20 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from bot.config import Settings, Workspace
-from handlers.intake.parsing import DELIGHTED, FORMBRICKS, GENERIC, Parsed, Parser, SOURCES, TYPEFORM, UnknownSource
-from handlers.intake.generic import parse_generic
 from handlers.intake.delighted import parse_delighted
-from handlers.intake.typeform import parse_typeform
 from handlers.intake.formbricks import parse_formbricks
-
+from handlers.intake.generic import parse_generic
+from handlers.intake.parsing import (
+    DELIGHTED,
+    FORMBRICKS,
+    GENERIC,
+    SOURCES,
+    TYPEFORM,
+    Parsed,
+    Parser,
+    UnknownSource,
+)
+from handlers.intake.typeform import parse_typeform
 
 # ----------------------------------------------------------------------------------------------
 # dispatch

@@ -11,9 +11,16 @@ from bot.intake.surveys import (
     FieldProblem,
 )
 from handlers.intake import signing
+from handlers.intake.parsing import (
+    TYPEFORM,
+    FieldReader,
+    InvalidFields,
+    Parsed,
+    authenticate,
+    event_id_of,
+    object_body,
+)
 from handlers.intake.signing import header
-from handlers.intake.parsing import InvalidFields, Parsed, TYPEFORM, FieldReader, authenticate, event_id_of, object_body
-
 
 # Typeform
 

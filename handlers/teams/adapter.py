@@ -21,11 +21,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
 from botbuilder.schema import Activity
 from botframework.connector.auth import (
-    AuthenticateRequestResult, BotFrameworkAuthentication, ClaimsIdentity, ConnectorFactory,
-    ServiceClientCredentialsFactory, UserTokenClient,
+    AuthenticateRequestResult,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    ServiceClientCredentialsFactory,
+    UserTokenClient,
 )
 from urllib3.util.retry import Retry
 

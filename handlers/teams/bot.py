@@ -28,20 +28,31 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 from botbuilder.schema.teams import (
-    ChannelInfo, TaskModuleContinueResponse, TaskModuleMessageResponse, TaskModuleRequest, TaskModuleResponse,
-    TaskModuleTaskInfo, TeamInfo, TeamsChannelAccount,
+    ChannelInfo,
+    TaskModuleContinueResponse,
+    TaskModuleMessageResponse,
+    TaskModuleRequest,
+    TaskModuleResponse,
+    TaskModuleTaskInfo,
+    TeamInfo,
+    TeamsChannelAccount,
 )
 from sqlmodel import Session, select
 
 from bot.chat import mentions
+from bot.chat.interactions import Done, Outcome
+from bot.chat.messages import Context, Form, Message, Section, bold, plain
 from bot.console import registry as commands
 from bot.errors import BadInput, CxError
-from bot.chat.messages import Context, Form, Message, Section, bold, plain
 from bot.machinery.outbox import enqueue
 from bot.machinery.runtime import Runtime
-from handlers.teams import cards, conversations, interactions
-from bot.chat.interactions import Done, Outcome
-from handlers.teams.people import actor_of, member_by_teams, mention_token, teams_user_id
+from handlers.teams import card_forms, cards, conversations, interactions
+from handlers.teams.people import (
+    actor_of,
+    member_by_teams,
+    mention_token,
+    teams_user_id,
+)
 from storage.models import Member, ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -377,7 +388,7 @@ class CxTeamsBot(TeamsActivityHandler):
 
     def _respond(self, outcome: Outcome, zone: ZoneInfo, *, closing: bool) -> TaskModuleResponse | None:
         if isinstance(outcome, Form):
-            return _dialog(cards.form_card(outcome, zone=zone), outcome.title)
+            return _dialog(card_forms.form_card(outcome, zone=zone), outcome.title)
         if isinstance(outcome, Message):
             return _dialog(cards.message_card(outcome), outcome.text, width="large")
         if isinstance(outcome, Done):
@@ -440,7 +451,7 @@ class CxTeamsBot(TeamsActivityHandler):
             if picked:
                 member_by_teams(s, rt.workspace, picked[0], name=picked[1])
             form = interactions.rebuild(s, rt, callback, meta)
-            values = cards.form_values(form, data, zone=zone)
+            values = card_forms.form_values(form, data, zone=zone)
             shown.update(form=form, values=values, zone=zone)
             return interactions.submit(s, rt, actor, callback, meta, values,
                                        conversation=activity.conversation.id), zone
@@ -452,7 +463,7 @@ class CxTeamsBot(TeamsActivityHandler):
             if form is None:
                 return _say(teams_wording(str(exc)))
             field = exc.field if isinstance(exc, BadInput) else None
-            card = cards.form_card(form, zone=shown["zone"], values=shown["values"],
+            card = card_forms.form_card(form, zone=shown["zone"], values=shown["values"],
                                    error=(field, teams_wording(str(exc))))
             return _dialog(card, form.title)
         except Exception:

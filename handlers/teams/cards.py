@@ -1,14 +1,6 @@
-"""Pure renderers: neutral messages and forms to Adaptive Cards 1.5, inside Microsoft Teams' limits.
+"""Pure renderers: neutral messages to Adaptive Cards 1.5, inside Microsoft Teams' limits.
 
-Untrusted text never becomes markup. Teams reads every `TextBlock` as Markdown (bold, italics,
-lists, links) and turns `<at>…</at>` into mentions, and its clients disagree on backslash escapes.
-So text goes out in `RichTextBlock`/`TextRun`, which Teams never reads as Markdown, and styling is
-set with run properties. The only `TextBlock`s are lines that need a mention or a date shown in the
-reader's own time zone (`{{DATE()}}`); there every Markdown character of the text is escaped
-(a client that ignores the escape shows a stray backslash, never a link or a mention) and the only
-`<at>` tags are the ones this module wrote. URLs in untrusted text are broken with an invisible word
-joiner so no client turns them into links.
-
+Text goes through handlers/teams/card_text.py (never markup); forms through handlers/teams/card_forms.py.
 Teams refuses messages over about 28 KB (card, text and entities together): `message_cards` packs
 a long message into several cards, cuts a single over-long quote with a visible ✂ marker, and
 shrinks an inline picture (a `data:` URI) to fit, or says it could not.
@@ -20,38 +12,36 @@ import base64
 import io
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.chat.messages import (
     Actions,
     Block,
     Button,
     Checklist,
-    CheckboxInput,
-    ChoiceInput,
     Context,
-    DateTimeInput,
     Divider,
     Fields,
-    Form,
-    FormInput,
     Header,
     Image,
-    Link,
-    Mention,
     Message,
     Picker,
     Quote,
     Section,
     Span,
     Text,
-    TextInput,
-    UserInput,
     UserPicker,
     When,
+)
+from handlers.teams.card_text import (
+    CUT,
+    CardContext,
+    cut,
+    line_element,
+    neutralize,
+    span_elements,
+    text_run,
 )
 
 CARD_VERSION = "1.5"
@@ -64,7 +54,6 @@ MAX_SUMMARY = 200
 MAX_QUOTE_LINES = 60
 MAX_NOTE = 500
 MAX_TITLE = 80  # button titles: Teams truncates long ones anyway
-CUT = "… ✂"
 IMAGE_ROOM = 12_000  # the least a page keeps for an inline chart; smaller would be unreadable
 
 # The keys a card action's data carries; Teams merges input values into the same object, so these
@@ -76,191 +65,17 @@ CONFIRM_KEY = "cxConfirm"
 FORM_KEY = "cxForm"
 META_KEY = "cxMeta"
 
-_WJ = "\u2060"  # word joiner: invisible, but no client sees a URL across it
-_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):(//)", re.IGNORECASE)
-_WWW = re.compile(r"\bwww\.", re.IGNORECASE)
-# Characters that can start Markdown (emphasis, links, code), a mention tag, an entity or a
-# {{DATE()}} function anywhere in a TextBlock; list and heading markers only at a line's start.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>~&])")
-_LIST_START = re.compile(r"^(\s*)(\d+)([.)])", re.MULTILINE)
-_DASH_START = re.compile(r"^(\s*)([-+#>])", re.MULTILINE)
-_NAME_UNSAFE = re.compile(r"[<>\[\]\\*_`~#|{}]")
-
-
-# --- text ------------------------------------------------------------------------------------
-
-
-def neutralize(text: str) -> str:
-    """Make untrusted text inert as a link: no client sees a URL in it."""
-    text = _SCHEME.sub(lambda m: m.group(1) + ":" + _WJ + m.group(2), text)
-    return _WWW.sub("www" + _WJ + ".", text)
-
-
-def md_escape(text: str) -> str:
-    """Untrusted text for a Markdown TextBlock: every markup character escaped, links broken."""
-    text = _MD_SPECIAL.sub(r"\\\1", neutralize(text))
-    text = _LIST_START.sub(r"\1\2\\\3", text)
-    return _DASH_START.sub(r"\1\\\2", text)
-
-
-def mention_name(name: str) -> str:
-    """A display name that is safe between `<at>` and `</at>`."""
-    return _NAME_UNSAFE.sub("", name).strip() or "someone"
-
-
-def cut(text: str, limit: int) -> str:
-    """`text` within `limit` characters, with a visible marker when shortened."""
-    return text if len(text) <= limit else text[: max(limit - len(CUT), 0)] + CUT
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _safe_url(url: str) -> str | None:
-    return url if re.match(r"^https?://", url, re.IGNORECASE) else None
-
-
-# --- rendering context -----------------------------------------------------------------------
-
-
-@dataclass
-class _Card:
-    """What one card collects while it is rendered: its mention entities."""
-
-    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def mention(self, person_id: str, name: str) -> str:
-        shown = mention_name(name)
-        text = f"<at>{shown}</at>"
-        known = self.entities.get(text)
-        if known is not None and known["mentioned"]["id"] != person_id:
-            # Two people with the same display name: the second one is not linked rather than misdirected.
-            return md_escape(shown)
-        self.entities[text] = {"type": "mention", "text": text, "mentioned": {"id": person_id, "name": shown}}
-        return text
-
-
-def _lines(items: list[Span]) -> list[list[Span]]:
-    """Split spans into lines at the newlines inside text spans."""
-    out: list[list[Span]] = [[]]
-    for s in items:
-        if isinstance(s, Text) and "\n" in s.text:
-            parts = s.text.split("\n")
-            for i, part in enumerate(parts):
-                if i:
-                    out.append([])
-                if part:
-                    out[-1].append(Text(text=part, style=s.style))
-        else:
-            out[-1].append(s)
-    return out
-
-
-def _needs_markdown(line: list[Span]) -> bool:
-    return any((isinstance(s, Mention) and s.person.teams_user_id) or isinstance(s, When) for s in line)
-
-
-def _run(text: str, style: str = "plain", **props: Any) -> dict[str, Any]:
-    run: dict[str, Any] = {"type": "TextRun", "text": neutralize(text)}
-    if style == "bold":
-        run["weight"] = "Bolder"
-    elif style == "italic":
-        run["italic"] = True
-    elif style == "code":
-        run["fontType"] = "Monospace"
-    run.update(props)
-    return run
-
-
-def _runs(line: list[Span], **props: Any) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = []
-    for s in line:
-        if isinstance(s, Text):
-            if s.text:
-                runs.append(_run(s.text, s.style, **props))
-        elif isinstance(s, Mention):
-            runs.append(_run(s.person.label, "bold", **props))
-        elif isinstance(s, Link):
-            url = _safe_url(s.url)
-            run = _run(s.label, **props)
-            if url:
-                run["selectAction"] = {"type": "Action.OpenUrl", "url": url}
-            runs.append(run)
-        elif isinstance(s, When):
-            runs.append(_run(s.fallback, **props))
-    return runs
-
-
-def _markdown(line: list[Span], card: _Card) -> str:
-    parts: list[str] = []
-    for s in line:
-        if isinstance(s, Text):
-            if not s.text:
-                continue
-            text = md_escape(s.text)
-            if s.style == "bold" and s.text.strip():
-                text = f"**{text}**"
-            elif s.style == "italic" and s.text.strip():
-                text = f"_{text}_"
-            parts.append(text)
-        elif isinstance(s, Mention):
-            if s.person.teams_user_id:
-                parts.append(card.mention(s.person.teams_user_id, s.person.label))
-            else:
-                parts.append(f"**{md_escape(s.person.label)}**")
-        elif isinstance(s, Link):
-            url = _safe_url(s.url)
-            label = md_escape(s.label)
-            parts.append(f"[{label}]({url})" if url else label)
-        elif isinstance(s, When):
-            # Shown in the reader's own time zone and language by the Teams client.
-            parts.append(f"{{{{DATE({_iso(s.epoch)}, SHORT)}}}} {{{{TIME({_iso(s.epoch)})}}}}")
-    return "".join(parts)
-
-
-def _line(line: list[Span], card: _Card, **props: Any) -> dict[str, Any] | None:
-    """One line of spans as a TextBlock (mentions, dates) or a RichTextBlock (everything else)."""
-    if _needs_markdown(line):
-        text = _markdown(line, card)
-        if not text.strip():
-            return None
-        block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True}
-        if props.get("size"):
-            block["size"] = props["size"]
-        if props.get("isSubtle"):
-            block["isSubtle"] = True
-        if props.get("weight"):
-            block["weight"] = props["weight"]
-        return block
-    runs = _runs(line, **props)
-    if not any(r["text"].strip() for r in runs):
-        return None
-    return {"type": "RichTextBlock", "inlines": runs}
-
-
-def _span_lines(items: list[Span], card: _Card, **props: Any) -> list[dict[str, Any]]:
-    out = []
-    for line in _lines(items):
-        el = _line(line, card, **props)
-        if el is not None:
-            if out:
-                el["spacing"] = "None"
-            out.append(el)
-    return out
-
-
 # --- blocks ----------------------------------------------------------------------------------
 
 
-def _fields(b: Fields, card: _Card) -> list[dict[str, Any]]:
+def _fields(b: Fields, card: CardContext) -> list[dict[str, Any]]:
     rows = []
     items = b.items
     for i in range(0, len(items), 2):
         columns = []
         for f in items[i:i + 2]:
-            cell = [{"type": "RichTextBlock", "inlines": [_run(f.label, "bold", isSubtle=True, size="Small")]}]
-            value = _span_lines(f.value, card) or [{"type": "RichTextBlock", "inlines": [_run("—")]}]
+            cell = [{"type": "RichTextBlock", "inlines": [text_run(f.label, "bold", isSubtle=True, size="Small")]}]
+            value = span_elements(f.value, card) or [{"type": "RichTextBlock", "inlines": [text_run("—")]}]
             value[0]["spacing"] = "None"
             columns.append({"type": "Column", "width": "stretch", "items": cell + value})
         if len(columns) == 1:
@@ -276,19 +91,19 @@ def _quote(q: Quote) -> list[dict[str, Any]]:
         lines = lines[: MAX_QUOTE_LINES - 1] + [" / ".join(lines[MAX_QUOTE_LINES - 1:])]
     items = []
     for line in lines:
-        items.append({"type": "RichTextBlock", "spacing": "None", "inlines": [_run(line or " ", italic=True)]})
+        items.append({"type": "RichTextBlock", "spacing": "None", "inlines": [text_run(line or " ", italic=True)]})
     if q.cut_from:
         items.append({"type": "RichTextBlock", "spacing": "Small",
-                      "inlines": [_run(f"{CUT} ({q.cut_from:,} characters in all)", isSubtle=True, size="Small")]})
+                      "inlines": [text_run(f"{CUT} ({q.cut_from:,} characters in all)", isSubtle=True, size="Small")]})
     return [{"type": "Container", "style": "emphasis", "items": items}]
 
 
-def _checklist(c: Checklist, card: _Card) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = [{"type": "RichTextBlock", "inlines": [_run(c.title, "bold")]}]
+def _checklist(c: Checklist, card: CardContext) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = [{"type": "RichTextBlock", "inlines": [text_run(c.title, "bold")]}]
     for item in c.items:
         mark = "✅" if item.done else ("👉" if item.is_next else "⬜")
         items.append({"type": "RichTextBlock", "spacing": "Small",
-                      "inlines": [_run(f"{mark} "), _run(item.title, "bold" if item.is_next else "plain")]})
+                      "inlines": [text_run(f"{mark} "), text_run(item.title, "bold" if item.is_next else "plain")]})
         if item.done:
             # Who and when, without a mention: a checklist edit should not ping everyone again.
             bits: list[Span] = [Text(text="      ")]
@@ -296,18 +111,18 @@ def _checklist(c: Checklist, card: _Card) -> list[dict[str, Any]]:
                 bits.append(Text(text=item.by.label))
             if item.epoch:
                 bits += [Text(text=" · " if item.by else ""), When(epoch=item.epoch, fallback="")]
-            el = _line(bits, card, size="Small", isSubtle=True)
+            el = line_element(bits, card, size="Small", isSubtle=True)
             if el is not None:
                 el["spacing"] = "None"
                 items.append(el)
             if item.note:
                 items.append({"type": "RichTextBlock", "spacing": "None",
-                              "inlines": [_run("      " + cut(item.note, MAX_NOTE), italic=True, isSubtle=True,
+                              "inlines": [text_run("      " + cut(item.note, MAX_NOTE), italic=True, isSubtle=True,
                                                size="Small")]})
     return [{"type": "Container", "items": items}]
 
 
-def _submit(title: str, data: dict[str, Any], style: str | None = None) -> dict[str, Any]:
+def submit_action(title: str, data: dict[str, Any], style: str | None = None) -> dict[str, Any]:
     action: dict[str, Any] = {"type": "Action.Submit", "title": cut(title, MAX_TITLE), "data": data}
     if style == "primary":
         action["style"] = "positive"
@@ -334,22 +149,22 @@ def _actions(a: Actions) -> list[dict[str, Any]]:
     for el in a.elements:
         style = el.style if isinstance(el, Button) else None
         label = el.label if isinstance(el, Button) else el.placeholder
-        actions.append(_submit(label, element_data(el), style))
+        actions.append(submit_action(label, element_data(el), style))
     return [{"type": "ActionSet", "actions": actions}] if actions else []
 
 
-def block(b: Block, card: _Card) -> list[dict[str, Any]]:
+def block(b: Block, card: CardContext) -> list[dict[str, Any]]:
     """The card elements for one neutral block (images are placed by `message_cards`)."""
     if isinstance(b, Header):
-        return [{"type": "RichTextBlock", "inlines": [_run(b.text, "bold", size="Large")]}]
+        return [{"type": "RichTextBlock", "inlines": [text_run(b.text, "bold", size="Large")]}]
     if isinstance(b, Section):
-        return _span_lines(b.spans, card)
+        return span_elements(b.spans, card)
     if isinstance(b, Fields):
         return _fields(b, card)
     if isinstance(b, Quote):
         return _quote(b)
     if isinstance(b, Context):
-        return _span_lines(b.spans, card, size="Small", isSubtle=True)
+        return span_elements(b.spans, card, size="Small", isSubtle=True)
     if isinstance(b, Divider):
         return []
     if isinstance(b, Checklist):
@@ -364,7 +179,7 @@ def block(b: Block, card: _Card) -> list[dict[str, Any]]:
 # --- whole messages, within the size limit ---------------------------------------------------
 
 
-def _card(body: list[dict[str, Any]], entities: list[dict[str, Any]]) -> dict[str, Any]:
+def adaptive_card(body: list[dict[str, Any]], entities: list[dict[str, Any]]) -> dict[str, Any]:
     msteams: dict[str, Any] = {"width": "Full"}
     if entities:
         msteams["entities"] = entities
@@ -401,7 +216,7 @@ def _groups(m: Message) -> list[_Group]:
             groups.append(_Group([], {}, separator, image=b))
             separator = False
             continue
-        card = _Card()
+        card = CardContext()
         elements = block(b, card)
         if not elements:
             continue
@@ -490,13 +305,13 @@ def _image_element(img: Image, budget: int) -> dict[str, Any] | None:
 
 
 def _note(text: str) -> dict[str, Any]:
-    return {"type": "RichTextBlock", "inlines": [_run(text, isSubtle=True, size="Small", italic=True)]}
+    return {"type": "RichTextBlock", "inlines": [text_run(text, isSubtle=True, size="Small", italic=True)]}
 
 
 def message_cards(m: Message, *, max_bytes: int = MAX_CARD_BYTES) -> list[dict[str, Any]]:
     """The message as one card, or as several when it is too long for one Teams message (in order)."""
     groups = _groups(m)
-    empty = size_of(_card([], []))
+    empty = size_of(adaptive_card([], []))
     room = max_bytes - empty - 200  # what one page holds, with room for its "Part n of m" note
     pages: list[tuple[list[_Group], int]] = [([], empty)]
     for g in groups:
@@ -538,8 +353,8 @@ def message_cards(m: Message, *, max_bytes: int = MAX_CARD_BYTES) -> list[dict[s
         if len(pages) > 1:
             body.append(_note(f"Part {n + 1} of {len(pages)}"))
         if body:
-            cards.append(_card(body, list(entities.values())))
-    return cards or [_card([_note(cut(m.text, 2000) or " ")], [])]
+            cards.append(adaptive_card(body, list(entities.values())))
+    return cards or [adaptive_card([_note(cut(m.text, 2000) or " ")], [])]
 
 
 def message_card(m: Message) -> dict[str, Any]:
@@ -564,117 +379,3 @@ def attachment(card: dict[str, Any]) -> dict[str, Any]:
 def activity_payload(card: dict[str, Any], m: Message) -> dict[str, Any]:
     """The JSON of a message activity carrying `card` (before the connector adds the addressing)."""
     return {"type": "message", "summary": summary(m), "attachments": [attachment(card)]}
-
-
-# --- forms (Teams dialogs) -------------------------------------------------------------------
-
-
-def _date_time(epoch: int | None, zone: ZoneInfo) -> tuple[str | None, str | None]:
-    if epoch is None:
-        return None, None
-    local = datetime.fromtimestamp(int(epoch), tz=timezone.utc).astimezone(zone)
-    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
-
-
-def _input(i: FormInput, zone: ZoneInfo, value: Any) -> list[dict[str, Any]]:
-    label = cut(i.label, 200)
-    if isinstance(i, TextInput):
-        el: dict[str, Any] = {"type": "Input.Text", "id": i.id, "label": label, "isMultiline": i.multiline,
-                              "maxLength": i.max_length, "isRequired": i.required,
-                              "errorMessage": f"{i.label}: required (at most {i.max_length:,} characters)"}
-        if i.placeholder:
-            el["placeholder"] = cut(i.placeholder, 200)
-        initial = value if isinstance(value, str) else i.initial
-        if initial:
-            el["value"] = initial[: i.max_length]
-        out = [el]
-        if i.hint:
-            out.append({"type": "RichTextBlock", "spacing": "None",
-                        "inlines": [_run(i.hint, isSubtle=True, size="Small")]})
-        return out
-    if isinstance(i, ChoiceInput):
-        el = {"type": "Input.ChoiceSet", "id": i.id, "label": label, "style": "compact", "isRequired": i.required,
-              "errorMessage": f"{i.label}: choose one", "placeholder": "Choose…",
-              "choices": [{"title": cut(o.label, 100), "value": o.value} for o in i.options]}
-        initial = value if isinstance(value, str) else i.initial
-        if initial:
-            el["value"] = initial
-        return [el]
-    if isinstance(i, CheckboxInput):
-        el = {"type": "Input.Toggle", "id": i.id, "label": label, "title": cut(i.option, 200),
-              "valueOn": "true", "valueOff": "false", "isRequired": i.required,
-              "errorMessage": f"{i.label}: required"}
-        if value is True:
-            el["value"] = "true"
-        return [el]
-    if isinstance(i, DateTimeInput):
-        epoch = value if isinstance(value, int) else i.initial_epoch
-        day, clock = _date_time(epoch, zone)
-        date_el: dict[str, Any] = {"type": "Input.Date", "id": f"{i.id}.date", "label": label,
-                                   "isRequired": i.required, "errorMessage": f"{i.label}: choose a date"}
-        time_el: dict[str, Any] = {"type": "Input.Time", "id": f"{i.id}.time", "isRequired": i.required,
-                                   "errorMessage": f"{i.label}: choose a time", "spacing": "Small"}
-        if day:
-            date_el["value"] = day
-            time_el["value"] = clock
-        return [date_el, time_el]
-    if isinstance(i, UserInput):
-        el = {"type": "Input.ChoiceSet", "id": i.id, "label": label, "isRequired": i.required,
-              "errorMessage": f"{i.label}: choose someone", "choices": [], "isMultiSelect": False,
-              # Teams' people picker: it searches the organisation and answers with the Entra object id.
-              "choices.data": {"type": "Data.Query", "dataset": "graph.microsoft.com/users"}}
-        if isinstance(value, str) and value:
-            el["value"] = value
-        return [el]
-    raise TypeError(type(i))  # pragma: no cover - exhaustive
-
-
-def form_card(f: Form, *, zone: ZoneInfo, values: dict[str, Any] | None = None,
-              error: tuple[str | None, str] | None = None) -> dict[str, Any]:
-    """The dialog card for a form; `error` (field id, message) is shown next to that field."""
-    values = values or {}
-    card = _Card()
-    body: list[dict[str, Any]] = []
-    for b in f.intro:
-        body.extend(block(b, card))
-    ids = [i.id for i in f.inputs]
-    err_field = error[0] if error and error[0] in ids else (ids[0] if error and ids else None)
-    for i in f.inputs:
-        if error and i.id == err_field:
-            body.append({"type": "RichTextBlock",
-                         "inlines": [_run("⚠ " + error[1], color="Attention", weight="Bolder")]})
-        body.extend(_input(i, zone, values.get(i.id)))
-    if error and not ids:
-        body.append({"type": "RichTextBlock", "inlines": [_run("⚠ " + error[1], color="Attention")]})
-    out = _card(body, list(card.entities.values()))
-    out["actions"] = [_submit(f.submit, {FORM_KEY: f.callback, META_KEY: f.metadata}, "primary")]
-    return out
-
-
-def _local_epoch(day: Any, clock: Any, zone: ZoneInfo) -> int | None:
-    if not isinstance(day, str) or not day:
-        return None
-    clock = clock if isinstance(clock, str) and clock else "00:00"
-    try:
-        local = datetime.strptime(f"{day} {clock[:5]}", "%Y-%m-%d %H:%M").replace(tzinfo=zone)
-    except ValueError:
-        return None
-    return int(local.timestamp())
-
-
-def form_values(f: Form, data: dict[str, Any], *, zone: ZoneInfo) -> dict[str, Any]:
-    """A submitted dialog's inputs as {input id: value}, the same shapes the Slack renderer gives."""
-    out: dict[str, Any] = {}
-    for i in f.inputs:
-        raw = data.get(i.id)
-        if isinstance(i, TextInput):
-            out[i.id] = raw if isinstance(raw, str) and raw != "" else None
-        elif isinstance(i, ChoiceInput):
-            out[i.id] = raw if isinstance(raw, str) and raw in {o.value for o in i.options} else None
-        elif isinstance(i, CheckboxInput):
-            out[i.id] = str(raw).lower() == "true"
-        elif isinstance(i, DateTimeInput):
-            out[i.id] = _local_epoch(data.get(f"{i.id}.date"), data.get(f"{i.id}.time"), zone)
-        elif isinstance(i, UserInput):
-            out[i.id] = raw.split(",")[0].strip() if isinstance(raw, str) and raw.strip() else None
-    return out

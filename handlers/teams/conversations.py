@@ -12,7 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from botbuilder.core import TurnContext
-from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, ConversationReference
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationReference,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, delete, select
 

@@ -11,6 +11,7 @@ references (`handlers/teams/conversations.py`).
 from __future__ import annotations
 
 import logging
+
 from botbuilder.schema import ChannelAccount
 from sqlmodel import Session, select
 

@@ -23,7 +23,12 @@ from typing import Any, TypeVar
 
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import (
-    Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters, ConversationReference,
+    Activity,
+    ActivityTypes,
+    Attachment,
+    ChannelAccount,
+    ConversationParameters,
+    ConversationReference,
 )
 from msrest.exceptions import ClientRequestError, HttpOperationError
 from requests import RequestException

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from standins.bot_connector import ClientValidationError, card_of
 from standins.sandbox.slack_side import SandboxError
+from standins.teams_cards import card_of
+from standins.teams_tenant import ClientValidationError
 
 if TYPE_CHECKING:
     from standins.sandbox.world import Sandbox

@@ -29,8 +29,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from bot.config import DATA, Settings, Workspace, load_workspace, parse_workspace
-from bot.people.roster import actor_for, sync_workspace
 from bot.machinery.runtime import Runtime
+from bot.people.roster import actor_for, sync_workspace
 from storage import clock as process_clock
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import Member, OutboxMessage
@@ -137,11 +137,11 @@ class Sandbox:
         from handlers.server import build_web_app
         from handlers.teams.adapter import TeamsAuth
         from standins.bot_connector import BotConnectorStandIn
-        from standins.slack_api import SlackStandIn
-        from standins.slack_sender import SlackSender
         from standins.sandbox.api import build_page_app
         from standins.sandbox.slack_side import SlackSide
         from standins.sandbox.teams_side import TeamsSide
+        from standins.slack_api import SlackStandIn
+        from standins.slack_sender import SlackSender
 
         self._previous_clock = process_clock.install(self.clock)
         for suffix in ("", "-wal", "-shm"):
@@ -170,7 +170,7 @@ class Sandbox:
                             channels={teams_channel_of(t.key): t.title for t in self.ws.teams},
                             members=[p.aad for p in self.people])
 
-        from standins.bot_connector import TENANT_ID
+        from standins.teams_tenant import TENANT_ID
 
         self.settings = Settings(
             database_url=self.db_url, cxloop_config=None, cxloop_webhook_secret=WEBHOOK_SECRET,
