@@ -97,7 +97,7 @@ def fields_of(exc: pytest.ExceptionInfo[IntakeError]) -> set[str]:
 
 
 # =============================================================================================
-# generic — DESIGN.md's shape
+# generic — README's shape
 
 
 GENERIC = {"id": "r-1042", "survey": "nps", "score": 3, "comment": "Waited 40 minutes on hold.",

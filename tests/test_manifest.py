@@ -65,7 +65,7 @@ METHOD_SCOPES: dict[str, list[tuple[str, ...]]] = {
     "auth_test": [],
 }
 
-# The `/cx` subcommands from DESIGN.md, which the usage hint lists.
+# The `/cx` subcommands README.md documents, which the usage hint lists.
 SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role"}
 
 

@@ -1,4 +1,4 @@
-"""Scores exactly as DESIGN.md defines them, hand-computed, through SQL and the CLI."""
+"""Scores exactly as README.md defines them, hand-computed, through SQL and the CLI."""
 
 from __future__ import annotations
 

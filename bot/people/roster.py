@@ -165,22 +165,21 @@ def actor_for(session: Session, member: Member) -> Actor:
                  manages=frozenset(r.team for r in rows if r.is_manager))
 
 
-def team_members(session: Session, team: str) -> list[Member]:
-    """The team's members (not counting managers-only), in a stable order."""
+def _in_team(session: Session, team: str, *, managers: bool) -> list[Member]:
     rows = session.exec(
         select(Member).join(TeamMembership, TeamMembership.member_id == Member.id)
-        .where(TeamMembership.team == team, TeamMembership.is_manager == False,  # noqa: E712
+        .where(TeamMembership.team == team, TeamMembership.is_manager == managers,
                TeamMembership.removed == False)  # noqa: E712
         .order_by(Member.id)
     ).all()
     return list(rows)
+
+
+def team_members(session: Session, team: str) -> list[Member]:
+    """The team's members (not counting managers-only), in a stable order."""
+    return _in_team(session, team, managers=False)
 
 
 def team_managers(session: Session, team: str) -> list[Member]:
-    rows = session.exec(
-        select(Member).join(TeamMembership, TeamMembership.member_id == Member.id)
-        .where(TeamMembership.team == team, TeamMembership.is_manager == True,  # noqa: E712
-               TeamMembership.removed == False)  # noqa: E712
-        .order_by(Member.id)
-    ).all()
-    return list(rows)
+    """The team's managers, in a stable order."""
+    return _in_team(session, team, managers=True)

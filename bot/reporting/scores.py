@@ -1,4 +1,4 @@
-"""NPS, CSAT and CES, counted in SQL and scored exactly as DESIGN.md defines them.
+"""NPS, CSAT and CES, counted in SQL and scored exactly as README.md ("Commands", scores) defines them.
 
 One query (`scores_query`), run either through SQLAlchemy on any engine (`compute_scores`) or, for
 `cxloop scores` on a SQLite file already at head, through the standard library's sqlite3

@@ -20,7 +20,7 @@ from handlers.intake.signing import header
 
 def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings, workspace: Workspace,
                   now: datetime) -> Parsed:
-    """cxloop's own shape (DESIGN.md):
+    """cxloop's own shape (README.md, "Survey intake"):
 
     `{"id", "survey", "score", "comment", "customer": {"id", "name", "email"}, "touchpoint",
     "responded_at"}`, signed with `X-Cxloop-Signature` keyed with CXLOOP_WEBHOOK_SECRET. The flat

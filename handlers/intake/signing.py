@@ -7,7 +7,7 @@ what the vendor sends, so tests and `cxloop demo` can make valid requests.
 Schemes, as the vendors document them:
 
 - cxloop's generic webhook: `X-Cxloop-Signature: sha256=<hex HMAC-SHA256 of the raw body>`,
-  keyed with CXLOOP_WEBHOOK_SECRET (DESIGN.md, "Survey intake").
+  keyed with CXLOOP_WEBHOOK_SECRET (README.md, "Survey intake").
 - Delighted: `X-Delighted-Webhook-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, keyed with
   the project's private API key (delighted.com/docs/api/webhooks: "an HMAC SHA-256 digest generated
   using your private API key over the request body"). A bare hex digest is accepted too.

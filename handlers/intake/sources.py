@@ -19,7 +19,7 @@ take unsigned deliveries, for local traffic only (the demo, a sandbox); even the
 
 Which events are stored (anything else comes back as `Parsed.ignored`, not as an error):
 
-- generic: every delivery (one JSON object, the shape in DESIGN.md).
+- generic: every delivery (one JSON object, the shape in README.md, "Survey intake").
 - delighted: `survey_response.created`, and `survey_response.updated` with `update_existing=True`
   (Delighted sends the comment in the update; it belongs to the response already stored, and must
   never open a second case). `unsubscribe.created` and unknown events are ignored.
