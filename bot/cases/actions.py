@@ -23,7 +23,7 @@ from bot.config import parse_duration
 from bot.errors import BadInput, InvalidState
 from bot.machinery.runtime import Runtime
 from bot.people.roster import member_by_id, person_ref
-from storage.models import CaseEvent, Member
+from storage.models import Case, CaseEvent, Member
 
 
 def _publish(s: Session, rt: Runtime, event: CaseEvent) -> None:
@@ -41,6 +41,16 @@ def _step_of(value: dict[str, Any]) -> ResolvedStep:
         return ResolvedStep(value.get("step"))
     except ValueError:
         raise BadInput("That button names no RESOLVED step.") from None
+
+
+def _open_for_work(s: Session, c: Click, *, active: str, work: str) -> tuple[int, Case]:
+    """The clicked case, refused unless it is still open (`active`: what cannot be done otherwise)
+    and the clicker may work it (`work`: what they may not do otherwise)."""
+    cid = case_id(c.value)
+    case = cases.get_case(s, cid)
+    cases.require_active(case, active)
+    cases.require_worker(c.actor, case, work)
+    return cid, case
 
 
 # --- buttons and pickers ---------------------------------------------------------------------
@@ -71,19 +81,14 @@ def reassign(s: Session, c: Click) -> Outcome:
 
 @action(CaseAction.DISMISS)
 def dismiss(s: Session, c: Click) -> Outcome:
-    cid = case_id(c.value)
-    case = cases.get_case(s, cid)
-    cases.require_active(case, "close it")
-    cases.require_worker(c.actor, case, "mark {case} not actionable")
+    cid, _ = _open_for_work(s, c, active="close it", work="mark {case} not actionable")
     return cm.dismiss_form(cid)
 
 
 @action(CaseAction.STEP)
 def step(s: Session, c: Click) -> Outcome:
-    cid, chosen = case_id(c.value), _step_of(c.value)
-    case = cases.get_case(s, cid)
-    cases.require_active(case, "tick steps")
-    cases.require_worker(c.actor, case, "tick steps on {case}")
+    cid, case = _open_for_work(s, c, active="tick steps", work="tick steps on {case}")
+    chosen = _step_of(c.value)
     if chosen in cases.load_done(s, case):
         raise InvalidState(f"“{chosen.guide.title}” is already done on case #{cid}.")
     return cm.step_form(cid, chosen)
@@ -111,10 +116,7 @@ def reopen(s: Session, c: Click) -> Outcome:
 
 @action(CaseAction.SNOOZE)
 def snooze(s: Session, c: Click) -> Outcome:
-    cid = case_id(c.value)
-    case = cases.get_case(s, cid)
-    cases.require_active(case, "snooze it")
-    cases.require_worker(c.actor, case, "snooze {case}")
+    cid, _ = _open_for_work(s, c, active="snooze it", work="snooze {case}")
     return cm.snooze_form(cid)
 
 

@@ -22,22 +22,16 @@ def channel_targets(ws: Workspace, team: str) -> list[tuple[str, str]]:
         t = ws.team(team)
     except KeyError:
         t = ws.team(ws.default_team)
-    out = []
-    if t.slack_channel:
-        out.append(("slack", t.slack_channel))
-    if t.teams_channel:
-        out.append(("teams", t.teams_channel))
-    return out
+    return _on_platforms(slack=t.slack_channel, teams=t.teams_channel)
 
 
 def member_targets(member: Member) -> list[tuple[str, str]]:
     """(platform, user) pairs where a person can be messaged directly."""
-    out = []
-    if member.slack_user_id:
-        out.append(("slack", member.slack_user_id))
-    if member.teams_user_id:
-        out.append(("teams", member.teams_user_id))
-    return out
+    return _on_platforms(slack=member.slack_user_id, teams=member.teams_user_id)
+
+
+def _on_platforms(**where: str | None) -> list[tuple[str, str]]:
+    return [(platform, target) for platform, target in where.items() if target]
 
 
 def alert_key(platform: str, case_id: int) -> str:

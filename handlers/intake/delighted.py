@@ -87,16 +87,9 @@ def parse_delighted(body: bytes, headers: Mapping[str, str], *, settings: Settin
     f.put("score", ed.get("score"), "event_data.score")
     f.put("comment", ed.get("comment"), "event_data.comment")
 
-    person = ed.get("person")
-    if person is not None and not isinstance(person, dict):
-        f.problem("event_data.person", "must be an object")
-        person = None
-    person = person or {}
-    props = ed.get("person_properties")
-    if props is not None and not isinstance(props, dict):
-        f.problem("event_data.person_properties", "must be an object")
-        props = None
-    by_norm = {norm_key(k): k for k in (props or {})}
+    person = f.part(ed.get("person"), "event_data.person")
+    props = f.part(ed.get("person_properties"), "event_data.person_properties")
+    by_norm = {norm_key(k): k for k in props}
 
     cid_key = by_norm.get("customer_id")
     if cid_key is not None and (props or {}).get(cid_key) not in (None, ""):

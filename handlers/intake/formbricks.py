@@ -92,22 +92,9 @@ def parse_formbricks(body: bytes, headers: Mapping[str, str], *, settings: Setti
 
     f = FieldReader(FORMBRICKS, payload, now)
     p = f"{prefix}data."
-    answers = resp.get("data")
-    if answers is None:
-        answers = {}
-    elif not isinstance(answers, dict):
-        f.problem(f"{p}data", "must be an object")
-        answers = {}
-    contact = resp.get("contact")
-    if contact is not None and not isinstance(contact, dict):
-        f.problem(f"{p}contact", "must be an object")
-        contact = None
-    contact = contact or {}
-    attrs = resp.get("contactAttributes")
-    if attrs is not None and not isinstance(attrs, dict):
-        f.problem(f"{p}contactAttributes", "must be an object")
-        attrs = None
-    attrs = attrs or {}
+    answers = f.part(resp.get("data"), f"{p}data")
+    contact = f.part(resp.get("contact"), f"{p}contact")
+    attrs = f.part(resp.get("contactAttributes"), f"{p}contactAttributes")
 
     def answer(key: str) -> tuple[Any, str]:
         return answers.get(key), f"{p}data.{key}"

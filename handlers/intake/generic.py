@@ -38,11 +38,7 @@ def parse_generic(body: bytes, headers: Mapping[str, str], *, settings: Settings
     f.put("survey", survey_kind(payload.get("survey")), "survey")
     f.put("score", payload.get("score"), "score")
     f.put("comment", payload.get("comment"), "comment")
-    customer = payload.get("customer")
-    if customer is not None and not isinstance(customer, dict):
-        f.problem("customer", "must be an object with id, name and email")
-        customer = None
-    customer = customer or {}
+    customer = f.part(payload.get("customer"), "customer", why="must be an object with id, name and email")
     for attr in ("id", "name", "email"):
         if customer.get(attr) is not None:
             f.put(f"customer_{attr}", customer.get(attr), f"customer.{attr}")

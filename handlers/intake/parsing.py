@@ -234,6 +234,17 @@ class FieldReader:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(FieldProblem(field=path, problem=message))
 
+    def part(self, value: Any, path: str, kind: type[dict] | type[list] = dict,
+             why: str | None = None) -> Any:
+        """An optional object (or list) inside the payload: empty when absent, and a problem at `path`
+        (empty too) when it is something else."""
+        if value is None:
+            return kind()
+        if not isinstance(value, kind):
+            self.problem(path, why or ("must be an object" if kind is dict else "must be a list"))
+            return kind()
+        return value
+
     def instant(self, value: Any, path: str) -> None:
         """responded_at from an ISO-8601 string or Unix seconds, inside the accepted window (see
         bot/intake/surveys.py EARLIEST and AHEAD); absent means now, the time of receipt."""

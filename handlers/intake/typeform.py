@@ -46,18 +46,8 @@ def _typeform_value(answer: dict[str, Any]) -> Any:
 
 class _TypeformAnswers:
     def __init__(self, fr: dict[str, Any], f: FieldReader, prefix: str):
-        answers = fr.get("answers")
-        if answers is None:
-            answers = []
-        elif not isinstance(answers, list):
-            f.problem(f"{prefix}answers", "must be a list")
-            answers = []
-        hidden = fr.get("hidden")
-        if hidden is None:
-            hidden = {}
-        elif not isinstance(hidden, dict):
-            f.problem(f"{prefix}hidden", "must be an object")
-            hidden = {}
+        answers = f.part(fr.get("answers"), f"{prefix}answers", list)
+        hidden = f.part(fr.get("hidden"), f"{prefix}hidden")
         self.answers = [a for a in answers if isinstance(a, dict)]
         self.hidden = hidden
         self.prefix = prefix

@@ -45,7 +45,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         except SlackApiError as exc:  # closed before the draft was ready: nothing to show it in
             log.info("draft for case %s not shown: %s", cid, exc.response.get("error"))
 
-    async def prepared(body: dict[str, Any], client: AsyncWebClient) -> tuple[int, DraftInput] | None:
+    async def prepared(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> tuple[int, DraftInput] | None:
+        """Acknowledge the click, then what a draft needs (None when refused: the clicker was told why)."""
+        await ack()
         user = body["user"]["id"]
         try:
             cid = case_id(action_value(body))
@@ -57,9 +59,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @app.action(AssistAction.DRAFT.value)
     @tracked(rt)
     async def on_draft(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        ready = await prepared(body, client)
-        if ready is None:
+        if (ready := await prepared(ack, body, client)) is None:
             return
         cid, inp = ready
         opened = await client.views_open(trigger_id=body["trigger_id"], view=render.modal(drafting_form(cid)))
@@ -68,9 +68,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @app.action(AssistAction.REGENERATE.value)
     @tracked(rt)
     async def on_regenerate(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        ready = await prepared(body, client)
-        if ready is None:
+        if (ready := await prepared(ack, body, client)) is None:
             return
         cid, inp = ready
         try:
