@@ -356,7 +356,7 @@ async def move_clock(request: web.Request) -> web.Response:
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo(sb.ws.timezone))  # a time typed on the page is the workspace's
     try:
-        summary = await sb.run_due(at)
+        ran_at, summary = await sb.run_due(at)
     except ValueError as exc:
         raise SandboxError(str(exc)) from None
-    return web.json_response({"now": sb.clock().isoformat(), "summary": summary})
+    return web.json_response({"ran_at": ran_at.isoformat(), "now": sb.clock().isoformat(), "summary": summary})

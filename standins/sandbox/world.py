@@ -316,14 +316,16 @@ class Sandbox:
                     OutboxMessage.locked_until > now))).one()
         return bool(n)
 
-    async def run_due(self, at: datetime) -> dict[str, Any]:
-        """Move the clock to `at` and do what cxloop's scheduler would do then (`cxloop run-due --at`)."""
+    async def run_due(self, at: datetime) -> tuple[datetime, dict[str, Any]]:
+        """Move the clock to `at` and do what cxloop's scheduler would do then (`cxloop run-due --at`);
+        returns the instant the due work ran at (the clock runs on while it works) and its summary."""
         from handlers.jobs import run_due
 
         self.clock.jump(at)
-        summary = await run_due(self.engine, self.ws, self.settings, at=self.clock(), deliverer=self.deliverer)
+        ran_at = self.clock()
+        summary = await run_due(self.engine, self.ws, self.settings, at=ran_at, deliverer=self.deliverer)
         self.changes += 1
-        return summary
+        return ran_at, summary
 
 
 async def serve_sandbox(*, port: int, db_path: Path | str, announce: Any = print) -> None:
