@@ -6,13 +6,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.config import Settings
+from bot.config import Settings, Workspace
 from bot.machinery.outbox import ChatPort
 
 
-def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None) -> list[ChatPort]:
-    """One port per configured platform (Teams needs the engine: its conversation references are stored)."""
+def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None,
+                   workspace: Workspace | None = None) -> list[ChatPort]:
+    """One port per configured platform (Teams needs the engine: its conversation references are stored),
+    and the outgoing webhook's when the workspace has `outgoing`."""
     ports: list[ChatPort] = []
+    if workspace is not None and workspace.outgoing is not None:
+        from handlers.outgoing.port import WebhookPort
+
+        out = workspace.outgoing
+        ports.append(WebhookPort(out.url, out.secret, timeout=out.timeout.total_seconds()))
     if settings.slack_bot_token:
         from handlers.slack.client import web_client
         from handlers.slack.port import SlackPort

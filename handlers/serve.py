@@ -43,7 +43,7 @@ def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-de
 
 def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
     """The outbox worker for every configured platform, or None when there is none."""
-    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams)
+    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams, workspace=rt.base_workspace)
     if not ports:
         return None
     return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))

@@ -22,6 +22,7 @@ from bot.chat.messages import (
     bold,
     plain,
 )
+from bot.followup.views import digest_blocks
 from bot.reporting.scores import delta
 
 from bot.reporting.digest import CHART_NOTE, CaseFigures, CustomerQuote, DigestData
@@ -142,6 +143,8 @@ def _shoutout_blocks(data: DigestData) -> list[Block]:
             spans.append(plain(" — praised by a customer"))
         elif sh.source == "loop":
             spans.append(plain(" — for closing the loop"))
+        elif sh.source == "recovery":
+            spans.append(plain(" — won a customer back"))
         elif sh.by is not None:
             spans += [plain(" — from "), Mention(person=sh.by)]
         blocks += [Section(spans=spans), Quote(text=sh.text, cut_from=sh.cut_from)]
@@ -224,6 +227,7 @@ def digest_message(data: DigestData, *, chart: bool = True) -> Message:
         for q in data.quotes:
             blocks += [Quote(text=q.text, cut_from=q.cut_from), Context(spans=[plain(_quote_label(q))])]
 
+    blocks += digest_blocks(data.loops)
     if data.shoutouts:
         blocks += _shoutout_blocks(data)
     if data.loops_closed_well:
