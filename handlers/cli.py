@@ -287,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="print one JSON object")
     sc.set_defaults(func=cmd_scores, without_settings=True)
 
+    rp = sub.add_parser("report", help="reports: `report loops` (did closing the loop win customers back?)")
+    from handlers import cli_report
+
+    cli_report.configure(rp)
+
     r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
     r.add_argument("--at", help="ISO-8601 instant (default: now)")
     r.set_defaults(func=cmd_run_due)

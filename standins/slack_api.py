@@ -283,11 +283,6 @@ class SlackStandIn:
         with self._lock:
             return self._conversations.get(user_id)
 
-    def open_dm(self, user_id: str) -> str:
-        """The bot's DM with `user_id`, opened as the person opening the app's Messages tab opens it."""
-        with self._lock:
-            return self._open_conversation([user_id])[0]
-
     def view(self, view_id: str) -> dict[str, Any] | None:
         """A modal as last opened, pushed or updated (a copy), or None."""
         with self._lock:

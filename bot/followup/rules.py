@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from bot.cases.sla import add_business_time
 from bot.config import FollowUpRule, Workspace
-from bot.intake.surveys import SurveyKind, is_positive, nps_category
+from bot.intake.cutoffs import SATISFIED_MIN
+from bot.intake.surveys import NpsCategory, SCORE_RANGE, SurveyKind, is_positive, nps_category
 
 DEFAULT_WITHIN = timedelta(days=3)
 # On unless the YAML says otherwise: NPS passives and promoters. CSAT and CES are opt-in.
@@ -53,12 +54,13 @@ class Status(str, enum.Enum):
 
 def category_of(kind: SurveyKind, score: int) -> Category | None:
     """Promoters are the answers the codebase calls praise (NPS 9-10, CSAT 5, CES 4-5); passives are
-    NPS 7-8 and CSAT 4. Anything else (detractors, CSAT 3, CES 3) is never a follow-up."""
+    NPS 7-8 and the satisfied CSAT answers short of the top (4): "what would make it a 5?". Anything
+    else (detractors, CSAT and CES 1-3) is never a follow-up. Cut-offs: bot/intake/cutoffs.py."""
     if is_positive(kind, score):
         return Category.PROMOTER
-    if kind is SurveyKind.NPS and nps_category(score).value == "passive":
+    if kind is SurveyKind.NPS and nps_category(score) is NpsCategory.PASSIVE:
         return Category.PASSIVE
-    if kind is SurveyKind.CSAT and score == 4:
+    if kind is SurveyKind.CSAT and SATISFIED_MIN <= score < SCORE_RANGE[kind][1]:
         return Category.PASSIVE
     return None
 
@@ -110,8 +112,7 @@ def due_at(ws: Workspace, team: str, rule: Rule, created: datetime) -> datetime:
 def ask_text(kind: SurveyKind, category: Category, review_url: str | None) -> str:
     """What to ask the customer at the Ask step."""
     if category is Category.PASSIVE:
-        top = 10 if kind is SurveyKind.NPS else 5
-        return f"What would make it a {top}?"
+        return f"What would make it a {SCORE_RANGE[kind][1]}?"
     if review_url:
         return "Would you share that in a review, or tell a friend about us?"
     return "Would you tell a friend or a colleague about us? (No review link is set up for this team.)"

@@ -12,6 +12,7 @@ from bot.chat.messages import Block, Context, Header, Section, Span, bold, plain
 from bot.config import Workspace
 from bot.followup.report import LoopFigures, loop_figures
 from bot.followup.rules import Status
+from bot.intake.cutoffs import DETRACTOR_MAX
 from bot.followup.service import FollowUpView, load_views
 from bot.people.roster import Actor
 from storage.models import FollowUp
@@ -98,5 +99,5 @@ def digest_blocks(loops: DigestLoops | None) -> list[Block]:
                            "was not."))
         blocks.append(Section(spans=spans))
         blocks.append(Context(spans=[plain("Cases opened in the last 90 days. Won back: an NPS detractor who now "
-                                           "answers 7 or more, or a higher CSAT or CES.")]))
+                                           f"answers {DETRACTOR_MAX + 1} or more, or a higher CSAT or CES.")]))
     return blocks
