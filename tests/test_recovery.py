@@ -151,3 +151,20 @@ def test_report_loops_counts_cases_loops_recoveries_retention_and_follow_ups(eng
     bad = report(db_url, "--since", "2026-11-20", "--until", "2026-11-01")
     assert bad.returncode == 2 and "--since must be before --until" in bad.stderr
     assert report(db_url, "--since", "last week").returncode == 2
+
+
+def test_the_weekly_digest_counts_follow_ups_and_customers_won_back(engine):
+    from bot.reporting import digest
+    from bot.reporting.messages import digest_message
+
+    ws = load_workspace()
+    with session_scope(engine) as s:
+        sync_workspace(s, ws)
+    a = answer(engine, ws, score=3, at=at(20), customer_id="c-77", name="Dana").case_id
+    close_loop(engine, ws, a, owner="U0ALICE", at=at(20, 11), closed=at(23, 12))
+    answer(engine, ws, score=9, at=at(25, 9), customer_id="c-77", name="Dana")  # won back, and a follow-up
+    answer(engine, ws, score=8, at=at(24), customer_id="c-2", name="Ola")  # a passive: a follow-up
+    msg = digest_message(digest.compute_digest(engine, ws, "support", at(23, 0), at(30, 0)), chart=False)
+    shown = " ".join(msg.model_dump_json().split())
+    assert "2 new this week · 0 taken · 0 done" in shown
+    assert "1 of 1 customers who answered again after their loop was closed (100.0% recovery rate)" in shown
