@@ -22,12 +22,13 @@ _ids = count(1)
 
 def answer(engine, ws: Workspace, *, score: int, survey: str = "nps", at: datetime, customer_id: str | None = None,
            email: str | None = None, name: str | None = "Dana Reyes", comment: str | None = None,
-           touchpoint: str = "phone", ext: str | None = None):
-    """Store one survey answer as the generic webhook would; returns the IntakeResult."""
+           touchpoint: str = "phone", ext: str | None = None, stored: datetime | None = None):
+    """Store one survey answer as the generic webhook would (at `stored`, default when it was given);
+    returns the IntakeResult."""
     data: dict[str, Any] = {"source": "generic", "external_id": ext or f"r-{next(_ids)}", "survey": survey,
                             "score": score, "comment": comment, "customer_id": customer_id, "customer_name": name,
                             "customer_email": email, "touchpoint": touchpoint, "responded_at": at.isoformat()}
-    return record_response(engine, ws, build_response(data), now=at)
+    return record_response(engine, ws, build_response(data), now=stored or at)
 
 
 def close_loop(engine, ws: Workspace, case_id: int, *, owner: str, at: datetime, closed: datetime) -> None:

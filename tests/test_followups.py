@@ -151,3 +151,12 @@ async def test_mine_and_the_app_home_show_follow_ups_beside_cases(engine):
         await cx.rt.wait_idle()
         home = cx.slack.calls_to("views.publish")[-1].body["view"]
         assert "Your follow-ups (1)" in str(home)
+
+
+async def test_an_old_answer_delivered_late_is_history_not_a_follow_up(engine):
+    ws = workspace()
+    async with CxHarness(engine, workspace=ws) as cx:
+        cx.clock.now = WED
+        answer(engine, ws, score=9, at=WED - timedelta(days=8), stored=WED)
+        answer(engine, ws, score=9, at=WED - timedelta(days=6), stored=WED)
+        assert [f.response_id for f in follow_ups(engine)] == [2]

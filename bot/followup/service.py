@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -22,6 +22,9 @@ from storage.models import FollowUp, FollowUpStep, Member, SurveyResponse
 log = logging.getLogger(__name__)
 
 MAX_NOTE = 3000
+# An answer older than this when it is stored (a backfill, a tool catching up) is history: thanking
+# someone for what they said last quarter helps no one. As with praise (bot/recognition/shoutouts.py).
+FRESH = timedelta(days=7)
 
 
 @dataclass
@@ -121,6 +124,8 @@ def load_view(session: Session, ws: Workspace, fid: int) -> FollowUpView:
 def open_follow_up(session: Session, ws: Workspace, response: SurveyResponse, *, now: datetime) -> FollowUp | None:
     """A follow-up for a passive or a promoter, when the team's `follow_up` wants one; once per response."""
     kind = SurveyKind(response.survey)
+    if response.responded_at < now - FRESH:
+        return None
     if opens_case(ws, kind, response.score):
         return None  # a case closes this loop
     category = category_of(kind, response.score)
