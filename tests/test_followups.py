@@ -160,3 +160,29 @@ async def test_an_old_answer_delivered_late_is_history_not_a_follow_up(engine):
         answer(engine, ws, score=9, at=WED - timedelta(days=8), stored=WED)
         answer(engine, ws, score=9, at=WED - timedelta(days=6), stored=WED)
         assert [f.response_id for f in follow_ups(engine)] == [2]
+
+
+async def test_in_teams_the_daily_post_take_and_the_three_steps_work_the_same(engine):
+    from standins.bot_connector import text_of as card_text
+    from tests.teams_harness import ALICE, SUPPORT, TeamsHarness, dialog_card, dialog_message
+
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        cx.clock.now = WED
+        answer(engine, cx.ws, score=9, at=WED, name="Dana Reyes")
+        cx.clock.now = THU_9
+        await run_due(engine, cx.ws, cx.settings, at=THU_9, deliverer=cx.deliverer)
+        (post,) = [p for p in cx.teams.posts(SUPPORT) if "follow-ups for Thursday" in card_text(p)]
+        assert "Dana Reyes" in card_text(post)
+        assert "You took follow-up #1" in dialog_message(await cx.click(ALICE, post, "Take"))
+        await cx.deliver()
+        for title, inputs in (("1. Thank them", {}), ("2. Ask", {"note": "asked for a review"}),
+                              ("3. Record what they said", {"note": "Happy to write one"})):
+            (dm,) = cx.dm(ALICE)
+            dialog = await cx.click(ALICE, dm, title)
+            assert title.split(". ", 1)[1] in str(dialog_card(dialog))
+            assert await cx.submit(ALICE, dialog, inputs, dm) is None
+            await cx.deliver()
+        (row,) = follow_ups(engine)
+        assert row.status == "done"
+        assert "Happy to write one" in card_text(cx.dm(ALICE)[0])
