@@ -89,6 +89,43 @@ class Sla(_Strict):
         return parse_duration(v)
 
 
+class FollowUpRule(_Strict):
+    """Which answers of one survey kind become follow-ups, and their SLA; unset fields fall back
+    (team, then workspace, then the defaults: on for NPS passives and promoters, off for CSAT and CES)."""
+
+    passives: bool | None = Field(default=None, description="NPS 7-8, CSAT 4")
+    promoters: bool | None = Field(default=None, description="NPS 9-10, CSAT 5, CES 4-5")
+    within: timedelta | None = Field(default=None, description="the follow-up's SLA (default 3d)")
+    review_url: str | None = Field(default=None, description="the link promoters are asked to review at")
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta | None:
+        return None if v is None else parse_duration(v)
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v <= timedelta(0):
+            raise ValueError("must be longer than 0")
+        return v
+
+    @field_validator("review_url")
+    @classmethod
+    def _https(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https://[^\s/$.?#][^\s<>|]*$", v):
+            raise ValueError(f"{v!r} is not an https:// link")
+        return v
+
+
+class FollowUps(_Strict):
+    """`follow_up:` per survey kind (workspace-wide, or per team to override it)."""
+
+    nps: FollowUpRule = FollowUpRule()
+    csat: FollowUpRule = FollowUpRule()
+    ces: FollowUpRule = FollowUpRule()
+
+
 class Team(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str | None = None
@@ -99,6 +136,7 @@ class Team(_Strict):
     members: list[str] = []
     sla: Sla | None = None
     round_robin: bool = False
+    follow_up: FollowUps | None = None
 
     @field_validator("touchpoints")
     @classmethod
@@ -209,6 +247,45 @@ class Retention(_Strict):
         return v
 
 
+OUTGOING_EVENTS = ("loop_closed", "follow_up_done")
+
+
+class Outgoing(_Strict):
+    """An optional outgoing webhook: cxloop tells a survey tool or a CRM when a loop is closed."""
+
+    url: str
+    secret: str = Field(min_length=16, description="signs each body (X-Cxloop-Signature)")
+    events: list[str] = Field(default=list(OUTGOING_EVENTS), min_length=1)
+    timeout: timedelta = Field(default=timedelta(seconds=10), description="per delivery attempt")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        # Bodies carry customers' names and emails: plain http only to this machine.
+        if not parts.hostname or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not local):
+            raise ValueError(f"{v!r} is not an https:// URL (http:// is allowed for localhost only)")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if e not in OUTGOING_EVENTS:
+                raise ValueError(f"{e!r} is not an event; use {', '.join(OUTGOING_EVENTS)}")
+        return list(dict.fromkeys(v))
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        if isinstance(v, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*s\s*", v):
+            return timedelta(seconds=float(v.strip()[:-1]))
+        return parse_duration(v)
+
+
 class Workspace(_Strict):
     timezone: str = "UTC"
     thresholds: Thresholds = Thresholds()
@@ -226,6 +303,8 @@ class Workspace(_Strict):
     teams_members: dict[str, str] = Field(default={}, description="Teams (Entra object) id -> Slack user id")
     cs_week: CsWeek = CsWeek()
     retention: Retention = Retention()
+    follow_up: FollowUps = FollowUps()
+    outgoing: Outgoing | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -26,6 +26,7 @@ ACTIONS = (
     "bot.console.actions",
     "bot.recognition.actions",
     "bot.assist.actions",
+    "bot.followup.actions",
 )
 
 # Work done at an instant by `run-due` and the scheduler (bot/machinery/schedule.py)
@@ -35,11 +36,16 @@ DUE_JOBS = (
     "bot.recognition.shoutouts",
     "bot.recognition.csweek",
     "bot.assist.due",
+    "bot.followup.batch",
+    "bot.followup.nudges",
+    "bot.followup.outgoing",
 )
 
 # Called for every newly stored survey response, in its transaction (bot/intake/hooks.py)
 RESPONSE_HOOKS = (
     "bot.recognition.shoutouts",
+    "bot.followup.service",
+    "bot.followup.recovery",
 )
 
 MODULES = tuple(dict.fromkeys(COMMANDS + ACTIONS + DUE_JOBS + RESPONSE_HOOKS))

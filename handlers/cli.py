@@ -173,6 +173,17 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return cli_import.run(args, engine, ws)
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import cli_report
+
+    engine, ws = _prepare(settings)
+    since = parse_instant(args.since, ws.zone, name="--since") if args.since else None
+    until = parse_instant(args.until, ws.zone, name="--until") if args.until else None
+    if since and until and since >= until:
+        raise UsageError("--since must be before --until")
+    return cli_report.loops(args, engine, ws, since, until, iso)
+
+
 def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import json
@@ -290,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--by", choices=["team", "touchpoint", "survey"], help="group the scores")
     sc.add_argument("--json", action="store_true", help="print one JSON object")
     sc.set_defaults(func=cmd_scores, without_settings=True)
+
+    rp = sub.add_parser("report", help="reports: `report loops` (did closing the loop win customers back?)")
+    from handlers import cli_report
+
+    cli_report.configure(rp, cmd_report)
 
     r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
     r.add_argument("--at", help="ISO-8601 instant (default: now)")

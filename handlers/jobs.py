@@ -21,7 +21,7 @@ TZ_REFRESH = timedelta(days=7)
 
 
 async def refresh_time_zones(engine: Engine, settings: Settings, now: datetime) -> int:
-    """Fill in owners' and managers' time zones from their Slack profiles (weekly), for quiet hours."""
+    """Fill in time zones (for quiet hours) and names (for praise) from Slack profiles, each weekly."""
     if not settings.slack_bot_token:
         return 0
     from handlers.slack.profiles import refresh_time_zones as slack_refresh

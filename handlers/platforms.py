@@ -6,14 +6,21 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.config import Settings
+from bot.config import Settings, Workspace
 from bot.machinery.outbox import ChatPort, Deliverer
 from bot.machinery.runtime import Runtime
 
 
-def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None) -> list[ChatPort]:
-    """One port per configured platform (Teams needs the engine: its conversation references are stored)."""
+def delivery_ports(settings: Settings, *, engine: Engine | None = None, teams: Any = None,
+                   workspace: Workspace | None = None) -> list[ChatPort]:
+    """One port per configured platform (Teams needs the engine: its conversation references are stored),
+    and the outgoing webhook's when the workspace has `outgoing`."""
     ports: list[ChatPort] = []
+    if workspace is not None and workspace.outgoing is not None:
+        from handlers.outgoing.port import WebhookPort
+
+        out = workspace.outgoing
+        ports.append(WebhookPort(out.url, out.secret, timeout=out.timeout.total_seconds()))
     if settings.slack_bot_token:
         from handlers.slack.client import web_client
         from handlers.slack.port import SlackPort
@@ -52,7 +59,7 @@ def home_payload(rt: Runtime, row) -> dict | None:  # type: ignore[no-untyped-de
 
 def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
     """The outbox worker for every configured platform, or None when there is none."""
-    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams)
+    ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams, workspace=rt.base_workspace)
     if not ports:
         return None
     return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))

@@ -260,6 +260,11 @@ def test_bot_events_are_the_events_the_app_handles(manifest: dict[str, Any], reg
     for event in registered["event"]:
         name = event.get("type") if isinstance(event, dict) else event
         assert isinstance(name, str), f"listener on {event!r}: name its event type so the manifest can subscribe to it"
+        if name == "message":
+            # Slack subscribes to messages per kind of conversation: message.im, message.channels, …
+            kind = event.get("channel_type") if isinstance(event, dict) else None
+            assert kind, f"listener on {event!r}: name the channel_type, so the manifest subscribes to only that"
+            name = f"message.{kind}"
         handled.add(name)
     assert not registered["message"], ("the app listens to messages: subscribe manifest.yml to the matching "
                                        "message.* events and add their history scopes")

@@ -43,6 +43,10 @@ def run_assist(engine: Engine, ws: Workspace, now: datetime) -> int:
     digest_at = digest_instant(ws, local - timedelta(days=local.weekday()))  # this week's digest
     stored += jobs.summarize_weeks(engine, [t.key for t in ws.teams], ws.zone, now, assistant=assistant,
                                    digest_at=digest_at)
-    stored += jobs.credit_praise(engine, ws.people, now, assistant=assistant,
+    from bot.people.names import praise_roster
+
+    with Session(engine) as s:
+        people = praise_roster(s, ws)  # the YAML's names and those learned from chat profiles
+    stored += jobs.credit_praise(engine, people, now, assistant=assistant,
                                  credit=lambda s, r, uids, at: credit_named(s, ws, r, uids, now=at))
     return stored

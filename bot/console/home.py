@@ -22,6 +22,7 @@ from bot.chat.messages import (
     plain,
 )
 from bot.cases.resolved import CaseStatus
+from bot.followup.views import follow_up_blocks, my_follow_ups
 from bot.people.roster import Actor, person_ref, visible_teams
 from bot.reporting.scores import compute_scores
 from storage.models import Case, Member, Shoutout
@@ -40,6 +41,7 @@ def home_view(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -
         Context(spans=[plain("You have no open cases.")])]
     if len(mine) > LIMIT:
         blocks.append(Context(spans=[plain(f"…and {len(mine) - LIMIT} more: `/cx mine` lists them all.")]))
+    blocks += follow_up_blocks(my_follow_ups(session, ws, actor), limit=10, more="`/cx mine` lists them all.")
     managed = [t.key for t in ws.teams if actor.manages_team(t.key)]
     for team in managed:
         queue = session.exec(select(Case).where(Case.team == team, Case.status == CaseStatus.OPEN.value)

@@ -17,6 +17,7 @@ from bot.errors import BadInput, NotAllowed
 from bot.chat.messages import Block, Context, Divider, Header, Mention, Message, Section, Span, bold, plain
 from bot.cases.resolved import CaseStatus
 from bot.people.roles import Role
+from bot.followup.views import follow_up_blocks, my_follow_ups
 from bot.people.roster import Actor
 from storage.models import Case
 
@@ -147,18 +148,21 @@ def _case_line(session: Session, ws: Workspace, case: Case) -> list[Span]:
     return spans
 
 
-@command("mine", "mine", "Your open cases, with the next step and due time")
+@command("mine", "mine", "Your open cases and follow-ups, with the next step and due time")
 def _mine(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     rows = session.exec(select(Case).where(Case.owner_id == actor.id,
                                            Case.status.in_([CaseStatus.IN_PROGRESS.value, CaseStatus.RESOLVED.value]))
                         .order_by(Case.resolve_due_at)).all()
-    if not rows:
+    follow_ups = my_follow_ups(session, ws, actor)
+    if not rows and not follow_ups:
         return _text("You have no open cases. 🎉")
-    blocks: list[Block] = [Header(text=f"Your open cases ({len(rows)})")]
+    blocks: list[Block] = [Header(text=f"Your open cases ({len(rows)})")] if rows else []
     blocks += [Section(spans=_case_line(session, ws, c)) for c in rows[:40]]
     if len(rows) > 40:
         blocks.append(Context(spans=[plain(f"…and {len(rows) - 40} more: see your App Home.")]))
-    return Reply(Message(text=f"You have {len(rows)} open case(s)", blocks=blocks), private=True)
+    blocks += follow_up_blocks(follow_ups, limit=20, more="see your App Home.")
+    text = f"You have {len(rows)} open case(s)" + (f" and {len(follow_ups)} follow-up(s)" if follow_ups else "")
+    return Reply(Message(text=text, blocks=blocks), private=True)
 
 
 @command("case", "case ID", "The whole case: response, owner, steps with notes, history")

@@ -1,7 +1,8 @@
-"""People's profiles in chat (their time zone), looked up by the adapters and kept on the member row.
+"""People's profiles in chat (their time zone, their names), looked up by the adapters.
 
 Whose profile is worth a look is a rule of the core: owners of open cases and managers, because
-their nudges wait for their working hours; each at most once per `stale_after`.
+their nudges wait for their working hours; and every team member whose names were not read yet,
+because customer praise may name them (bot/people/names.py). Each at most once per `stale_after`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
 from bot.cases.resolved import CaseStatus
-from storage.models import Case, Member, TeamMembership
+from storage.models import Case, Member, MemberProfile, TeamMembership
 
 ACTIVE = [CaseStatus.OPEN.value, CaseStatus.IN_PROGRESS.value]
 
@@ -25,7 +26,17 @@ def due_for_a_look(session: Session, now: datetime, *, stale_after: timedelta, l
         or_(Member.id.in_(select(Case.owner_id).where(Case.status.in_(ACTIVE))),  # type: ignore[union-attr,attr-defined]
             Member.id.in_(select(TeamMembership.member_id).where(TeamMembership.is_manager == True))),  # type: ignore[union-attr]  # noqa: E712
     ).limit(limit)
-    return [(mid, uid) for mid, uid in session.execute(wanted)]
+    found = [(mid, uid) for mid, uid in session.execute(wanted)]
+    read = select(MemberProfile.member_id).where(MemberProfile.platform == "slack",
+                                                 MemberProfile.updated_at >= now - stale_after)
+    names = select(Member.id, Member.slack_user_id).where(
+        Member.slack_user_id.is_not(None),  # type: ignore[union-attr]
+        Member.id.in_(select(TeamMembership.member_id).where(TeamMembership.removed == False)),  # type: ignore[union-attr]  # noqa: E712
+        Member.id.not_in(read),  # type: ignore[union-attr]
+    ).order_by(Member.id).limit(limit)
+    seen = {mid for mid, _ in found}
+    found += [(mid, uid) for mid, uid in session.execute(names) if mid not in seen]
+    return found[:limit]
 
 
 def record_profile(session: Session, member_id: int, now: datetime, *, tz: str | None) -> None:

@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from bot.recognition import messages as rm
 from bot.console.registry import Reply, command
-from bot.config import Workspace
+from bot.config import Person, Workspace
 from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
 from bot.intake.hooks import response_hook
 from bot.chat.messages import Message
@@ -31,6 +31,7 @@ from bot.cases.notify import channel_targets, member_targets
 from bot.nudges.jobs import person_zone
 from bot.machinery.outbox import enqueue
 from bot.cases.resolved import CaseStatus
+from bot.people.names import member_id_of, praise_roster
 from bot.people.roles import Role
 from bot.people.roster import Actor, person_ref, team_managers
 from bot.machinery.schedule import claim, due_job
@@ -107,6 +108,14 @@ def teams_of(session: Session, ws: Workspace, member: Member) -> list[str]:
 
 
 def _member_for(session: Session, ws: Workspace, slack_user_id: str) -> Member:
+    """The member a praise roster key names: a Slack user id (created if new), or "member:<id>"
+    for a member known by their chat profile's names (bot/people/names.py)."""
+    mid = member_id_of(slack_user_id)
+    if mid is not None:
+        found = session.get(Member, mid)
+        if found is None:
+            raise NotFound(f"member {mid} is gone")
+        return found
     m = session.exec(select(Member).where(Member.slack_user_id == slack_user_id)).first()
     if m is None:
         person = ws.people.get(slack_user_id)
@@ -241,8 +250,10 @@ def _index(roster: tuple[tuple[str, str, tuple[str, ...]], ...]) -> NameIndex:
     return NameIndex(people, re.compile(rf"(?<!\w)(?:{body})(?!\w)"))
 
 
-def name_index(ws: Workspace) -> NameIndex:
-    return _index(tuple((uid, p.name, tuple(p.aliases)) for uid, p in sorted(ws.people.items())))
+def name_index(ws: Workspace | dict[str, Person]) -> NameIndex:
+    """The names to look for: a workspace's `people:`, or a whole praise roster (bot/people/names.py)."""
+    people = ws.people if isinstance(ws, Workspace) else ws
+    return _index(tuple((uid, p.name, tuple(p.aliases)) for uid, p in sorted(people.items())))
 
 
 # "Sam or Samira": the customer isn't sure who helped, so neither is credited.
@@ -327,7 +338,8 @@ def on_response(session: Session, ws: Workspace, response: SurveyResponse, now: 
         return
     if _model_checks_names(session, ws):
         return  # the `assist` due job credits them once the model has read the comment (bot.assist.jobs)
-    credit_named(session, ws, response, people_named(response.comment, name_index(ws)), now=now)
+    index = name_index(praise_roster(session, ws))  # the YAML's names and those learned from chat profiles
+    credit_named(session, ws, response, people_named(response.comment, index), now=now)
 
 
 def credit_named(session: Session, ws: Workspace, response: SurveyResponse, uids: list[str], *,

@@ -124,6 +124,7 @@ class DigestData:
     more_shoutouts: int = 0
     loops_closed_well: list[tuple[PersonRef, int]] = field(default_factory=list)
     summary: DigestSummary | None = None  # the assistant's three bullets on the week's themes
+    loops: Any = None  # follow-ups and customers won back (bot/followup/views.py DigestLoops)
 
     @property
     def first_day(self) -> date:
@@ -312,7 +313,19 @@ def _compute(s: Session, reader: Engine, ws: Workspace, team: str, week_start: d
         shoutouts=shoutouts, more_shoutouts=more,
         loops_closed_well=_loops_closed_well(s, team, week_start, week_end),
         summary=_week_summary(s, ws, team, week_start, week_end),
+        loops=_loops(s, ws, team, week_start, week_end),
     )
+
+
+def _loops(s: Session, ws: Workspace, team: str, start: datetime, end: datetime) -> Any:
+    """Follow-ups and recovery (bot/followup/views.py): a bonus, never a reason for the digest not to go out."""
+    from bot.followup.views import digest_loops
+
+    try:
+        return digest_loops(s, ws, team, start, end)
+    except Exception:
+        log.exception("digest follow-up figures for %s failed", team)
+        return None
 
 
 def _week_summary(s: Session, ws: Workspace, team: str, start: datetime, end: datetime) -> DigestSummary | None:

@@ -22,6 +22,7 @@ from bot.chat.messages import (
     bold,
     plain,
 )
+from bot.followup.views import digest_blocks
 from bot.intake.surveys import nps_category, score_sentiment
 from bot.reporting.scores import delta
 
@@ -143,6 +144,8 @@ def _shoutout_blocks(data: DigestData) -> list[Block]:
             spans.append(plain(" — praised by a customer"))
         elif sh.source == "loop":
             spans.append(plain(" — for closing the loop"))
+        elif sh.source == "recovery":
+            spans.append(plain(" — won a customer back"))
         elif sh.by is not None:
             spans += [plain(" — from "), Mention(person=sh.by)]
         blocks += [Section(spans=spans), Quote(text=sh.text, cut_from=sh.cut_from)]
@@ -225,6 +228,7 @@ def digest_message(data: DigestData, *, chart: bool = True) -> Message:
         for q in data.quotes:
             blocks += [Quote(text=q.text, cut_from=q.cut_from), Context(spans=[plain(_quote_label(q))])]
 
+    blocks += digest_blocks(data.loops)
     if data.shoutouts:
         blocks += _shoutout_blocks(data)
     if data.loops_closed_well:

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.machinery.runtime import Runtime
-from handlers.slack import assist, commands, events, interactions
+from handlers.slack import assist, commands, dm, events, interactions
 from handlers.slack.client import web_client
 
 
@@ -43,4 +43,4 @@ def build_app(rt: Runtime, *, token: str, signing_secret: str, api_url: str | No
 
 # Every group of Slack listeners, registered in this order (events first: its middleware must see
 # every request before a listener does).
-LISTENERS = (events, interactions, commands, assist)
+LISTENERS = (events, interactions, commands, assist, dm)

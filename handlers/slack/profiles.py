@@ -1,4 +1,5 @@
-"""People's profiles from Slack (users.info): the time zone their nudges wait for (bot/people/profiles.py)."""
+"""People's profiles from Slack (users.info): the time zone their nudges wait for, and the names customer
+praise may call them by (bot/people/profiles.py says whose; bot/people/names.py keeps the names)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot.config import Settings
+from bot.people.names import record_names
 from bot.people.profiles import due_for_a_look, record_profile
 from handlers.slack.client import web_client
 from storage.db import session_scope
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 async def refresh_time_zones(engine: Engine, settings: Settings, now: datetime, *, stale_after: timedelta,
                              limit: int = 200) -> int:
-    """Look up the time zone of owners and managers not checked within `stale_after`."""
+    """Look up the time zone and names of the people whose profile was not read within `stale_after`."""
     with session_scope(engine) as s:
         rows = due_for_a_look(s, now, stale_after=stale_after, limit=limit)
     if not rows:
@@ -27,10 +29,14 @@ async def refresh_time_zones(engine: Engine, settings: Settings, now: datetime, 
     for member_id, user_id in rows:
         try:
             resp = await client.users_info(user=user_id)
-            tz = (resp.get("user") or {}).get("tz")
+            user = resp.get("user") or {}
         except SlackApiError as exc:
             log.info("users.info %s: %s", user_id, exc.response.get("error"))
-            tz = None
+            user = {}
+        profile = user.get("profile") or {}
         with session_scope(engine) as s:
-            record_profile(s, member_id, now, tz=tz)
+            record_profile(s, member_id, now, tz=user.get("tz"))
+            record_names(s, member_id, "slack", now=now,
+                         real_name=profile.get("real_name") or user.get("real_name"),
+                         display_name=profile.get("display_name"))
     return len(rows)

@@ -47,12 +47,7 @@ from bot.errors import BadInput, CxError
 from bot.machinery.outbox import enqueue
 from bot.machinery.runtime import Runtime
 from handlers.teams import card_forms, cards, conversations, interactions
-from handlers.teams.people import (
-    actor_of,
-    member_by_teams,
-    mention_token,
-    teams_user_id,
-)
+from handlers.teams.people import actor_of, learn_names, member_by_teams, mention_token, teams_user_id
 from storage.models import Member, ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -215,14 +210,27 @@ class CxTeamsBot(TeamsActivityHandler):
         activity = turn_context.activity
         bot_id = activity.recipient.id if activity.recipient else None
         if not any(m.id == bot_id for m in teams_members_added or []):
+            await self._learn_names(turn_context, [m for m in teams_members_added or [] if m.id != bot_id])
             return
         kind = activity.conversation.conversation_type if activity.conversation else None
         channels: list[tuple[str, str]] = []
         if team_info is not None and team_info.id:
             channels = await self._store_team_channels(turn_context, team_info.id)
+            await self._learn_names(turn_context, None, team_id=team_info.id)
         log.info("teams: installed in %s %s", kind or "a conversation", activity.conversation.id)
         if self.welcome:
             await self._send(turn_context, self._welcome(kind, team_info, channels, activity.from_property))
+
+    async def _learn_names(self, turn_context: TurnContext, accounts: list[TeamsChannelAccount] | None,
+                           team_id: str = "") -> None:
+        """Names from the roster (the whole team's when `accounts` is None): praise may name them."""
+        try:
+            if accounts is None:
+                accounts = await TeamsInfo.get_team_members(turn_context, team_id)
+            if accounts:
+                await self._db(lambda s: learn_names(s, list(accounts)))
+        except Exception:  # names are a nicety: an install or a new member never fails for them
+            log.exception("teams: could not read the names of the team's members")
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         team = (conversations.channel_data(turn_context.activity).get("team") or {}).get("id")

@@ -18,9 +18,11 @@ from sqlmodel import Session, select
 from bot.chat import mentions
 from bot.config import Workspace
 from bot.errors import NotFound
+from bot.people.names import record_names
 from bot.people.roles import Role
 from bot.people.roster import Actor, actor_for, link_members
 from storage.models import Member
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,24 @@ def member_by_teams(session: Session, ws: Workspace | None, teams_id: str, *, na
     elif name and not m.name:
         m.name = _clean(name)
         session.add(m)
+    if name:
+        # The name Teams shows for them: customer praise may call them by it (bot/people/names.py).
+        record_names(session, m.id, "teams", real_name=name, display_name=None, now=utcnow(), touch=False)  # type: ignore[arg-type]
     return m
+
+
+def learn_names(session: Session, accounts: list[ChannelAccount]) -> int:
+    """Record the names a team's roster shows for the people cxloop already knows; returns how many."""
+    known = 0
+    for account in accounts:
+        tid, name = teams_user_id(account), getattr(account, "name", None)
+        if not tid or not name:
+            continue
+        m = session.exec(select(Member).where(Member.teams_user_id == tid)).first()
+        if m is not None:
+            record_names(session, m.id, "teams", real_name=name, display_name=None, now=utcnow())  # type: ignore[arg-type]
+            known += 1
+    return known
 
 
 def _clean(name: str | None) -> str | None:
