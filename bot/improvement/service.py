@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time as Clock, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -99,6 +100,7 @@ class ImprovementView:
     owners: list[PersonRef]
     actions: list[tuple[ImprovementAction, PersonRef | None]]
     latest: ImprovementMeasure | None
+    zone: ZoneInfo
 
     @property
     def id(self) -> int:
@@ -135,7 +137,8 @@ def load_view(session: Session, ws: Workspace, imp_id: int) -> ImprovementView:
     except KeyError:
         title = imp.team
     return ImprovementView(imp=imp, team_title=title, owners=[people[i] for i in owner_ids(session, imp_id) if i in people],
-                           actions=[(a, people.get(a.owner_id)) for a in acts], latest=latest_measure(session, imp))
+                           actions=[(a, people.get(a.owner_id)) for a in acts], latest=latest_measure(session, imp),
+                           zone=ws.zone)
 
 
 # --- permissions -----------------------------------------------------------------------------
@@ -377,7 +380,7 @@ def get_action(session: Session, action_id: int) -> ImprovementAction:
     return act
 
 
-def _require_action_worker(session: Session, actor: Actor, imp: Improvement, act: ImprovementAction,
+def require_action_worker(session: Session, actor: Actor, imp: Improvement, act: ImprovementAction,
                            doing: str) -> None:
     if act.owner_id == actor.id or actor.manages_team(imp.team) or is_owner(session, actor, imp):
         return
@@ -389,7 +392,7 @@ def tick_action(session: Session, actor: Actor, action_id: int, *, now: datetime
     act = get_action(session, action_id)
     imp = get(session, act.improvement_id)
     require_open(imp, "tick its actions")
-    _require_action_worker(session, actor, imp, act, "tick it")
+    require_action_worker(session, actor, imp, act, "tick it")
     if act.done_at is not None:
         raise InvalidState(f"“{act.title}” is already done.")
     act.done_at, act.done_by = now, actor.id
@@ -402,7 +405,7 @@ def snooze_action(session: Session, ws: Workspace, actor: Actor, action_id: int,
     act = get_action(session, action_id)
     imp = get(session, act.improvement_id)
     require_open(imp, "snooze its actions")
-    _require_action_worker(session, actor, imp, act, "snooze its reminders")
+    require_action_worker(session, actor, imp, act, "snooze its reminders")
     if act.done_at is not None:
         raise InvalidState(f"“{act.title}” is already done.")
     reason = _text(reason, field="reason", what="A reason", limit=MAX_NOTE)
