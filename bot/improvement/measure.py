@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from bot.assist.themes import OTHER, ThemeSet, offline_themes
 from bot.improvement.enums import Metric
+from bot.intake.cutoffs import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN
 from bot.improvement.stats import Interval, newcombe, nps_change_interval, nps_interval, wilson
 from bot.reporting.scores import CesScore, CsatScore, NpsScore, round_half_away
 from storage.models import Case, ResponseTheme, SurveyResponse
@@ -131,10 +132,10 @@ def counted(items: Iterable[Answer], metric: Metric, theme: str | None) -> Measu
             continue
         n += 1
         if metric is Metric.NPS:
-            hits += a.score >= 9
-            detractors += a.score <= 6
+            hits += a.score >= PROMOTER_MIN
+            detractors += a.score <= DETRACTOR_MAX
         else:
-            hits += a.score >= 4
+            hits += a.score >= SATISFIED_MIN
     return Measure(metric=metric, n=n, hits=hits, detractors=detractors if metric is Metric.NPS else 0)
 
 
