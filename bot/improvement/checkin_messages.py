@@ -56,12 +56,16 @@ class Reading:
     regressed: bool = False
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def reading_message(view: ImprovementView, r: Reading) -> Message:
     imp, metric, c = view.imp, view.metric, r.comparison
     window = "since the change began" if r.kind != "revisit" else "since the last revisit"
     blocks: list[Block] = [
         Section(spans=[bold(f"📏 {r.title}")]),
-        Section(spans=[bold(f"{metric_name(imp)} {window}: "), plain(f"{figure(metric, c.after.value)} "
+        Section(spans=[bold(f"{_capital(metric_name(imp))} {window}: "), plain(f"{figure(metric, c.after.value)} "
                                                                      f"({counts(c.after, imp.theme)}), "),
                        when(r.since), plain(" to "), when(r.until)]),
         Section(spans=[bold("Baseline: "), plain(baseline_words(imp))]),
