@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.config import Workspace
+from bot.improvement import notify
 from bot.improvement import service as imps
 from bot.intake.store import record_response
 from bot.intake.surveys import build_response
@@ -70,6 +71,7 @@ def start_improvement(engine: Any, ws: Workspace, *, by: str = "U0ALICE", now: d
                         owners_=people, metric=metric, target=target,
                         target_date=epoch(target_date or (now + 60 * DAY).date()), touchpoint=touchpoint,
                         theme=theme, now=now)
+        notify.publish_started(s, ws, imps.get(s, ev.improvement_id), ev, now)  # as the form does
         return ev.improvement_id
 
 
