@@ -21,7 +21,7 @@ from bot.chat.messages import (
     bold,
     plain,
 )
-from bot.improvement.enums import ImproveAction
+from bot.improvement.enums import ImproveAction, Metric
 from bot.improvement.measure import Comparison
 from bot.improvement.messages import (
     points,
@@ -76,8 +76,9 @@ def reading_message(view: ImprovementView, r: Reading) -> Message:
                  "holding: still clear of the baseline's range" if c.enough else "too few answers to judge yet")
         blocks.append(Section(spans=[bold("Control: "), plain(state + ".")]))
     else:
+        unit = " points" if metric is Metric.NPS else " pts"
         togo = "" if r.met or c.after.value is None else \
-            f" ({points(metric, abs(imp.target_value - c.after.value), sign=False)} to go)"
+            f" ({points(metric, abs(imp.target_value - c.after.value), sign=False)}{unit} to go)"
         state = "met ✅" if r.met else ("not met yet" + togo if c.enough else "not judged yet")
         blocks.append(Section(spans=[bold("Target: "), plain(f"{target_words(imp)} — {state}")]))
     blocks.append(Context(spans=[plain(f"Cases in this segment since the change began: {r.cases}. "
