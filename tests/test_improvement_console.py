@@ -152,3 +152,24 @@ async def test_a_missed_target_date_asks_owners_and_managers_to_adjust_or_extend
         assert f"NPS 25 by {new_day:%a} {new_day.day} {new_day:%b %Y}" in text_of(post)
         await tick(cx, end + 11 * HOUR, process_clock)
         assert len([m for m in dms_to(cx, "U0ALICE") if "missed its target date" in text_of(m)]) == 1
+
+
+async def test_a_snoozed_plan_action_waits_for_its_snooze_then_is_overdue_once(engine, process_clock):
+    async with CxHarness(engine) as cx:
+        cx.clock.now = HUDDLE_AT
+        imp = start_improvement(engine, cx.ws, now=HUDDLE_AT, metric="nps", target="30")
+        due = HUDDLE_AT + 4 * HOUR  # Wednesday 14:00 in London
+        add_action(engine, cx.ws, imp, due=due, now=HUDDLE_AT, title="Brief the phone team")
+        await tick(cx, due - 2 * HOUR, process_clock)
+        (soon,) = [m for m in dms_to(cx, "U0ALICE") if "Plan action due soon" in text_of(m)]
+        await cx.click("U0CARLOS", soon, ImproveAction.SNOOZE.value, channel=soon["channel"])
+        assert "Only the action's owner" in cx.ephemerals_for("U0CARLOS")[-1]
+        await cx.click("U0ALICE", soon, ImproveAction.SNOOZE.value, channel=soon["channel"])
+        modal = cx.last_modal()
+        assert (await cx.submit("U0ALICE", modal, {"for": "1d", "reason": ""})).json()["response_action"] == "errors"
+        await cx.submit("U0ALICE", modal, {"for": "1d", "reason": "Waiting for the new script"})
+        await tick(cx, due + HOUR, process_clock)
+        assert not [m for m in dms_to(cx, "U0ALICE") if "Plan action overdue" in text_of(m)]
+        await tick(cx, due - 2 * HOUR + DAY + HOUR, process_clock)  # the snooze is over
+        await tick(cx, due - 2 * HOUR + DAY + 2 * HOUR, process_clock)
+        assert len([m for m in dms_to(cx, "U0ALICE") if "Plan action overdue" in text_of(m)]) == 1

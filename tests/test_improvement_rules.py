@@ -238,3 +238,16 @@ def test_plan_actions_are_ticked_by_their_owner_an_owner_or_a_manager_only(engin
     with pytest.raises(NotAllowed, match="not in the support team"):
         add_action(engine, ws, imp_id, owner="U0TOM", due=NOW + DAY, now=NOW)
     assert timedelta(0) < WEEK
+
+
+def test_the_yaml_keys_are_checked_and_named():
+    from bot.config import parse_workspace
+    from bot.errors import ConfigError
+
+    data = load_workspace().model_dump(mode="json")
+    for key, value, words in [("improvements", {"revisits": [60, 30]}, "improvements.revisits"),
+                              ("improvements", {"min_responses": 0}, "improvements.min_responses"),
+                              ("huddle", {"day": 7}, "huddle.day")]:
+        with pytest.raises(ConfigError, match=words.replace(".", r"\.")):
+            parse_workspace({**data, key: value})
+    assert parse_workspace({**data, "huddle": {"enabled": False}}).huddle.enabled is False
