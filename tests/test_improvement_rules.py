@@ -150,6 +150,10 @@ def test_not_now_hides_a_pattern_until_it_grows_and_an_improvement_covers_one(en
                       now=NOW)
         set_aside(s, ws, actor(s, "U0MANAGER"), team="support", dimension="theme", value="delivery", responses=3,
                   now=NOW)
+        for dim, value in [("root_cause", "nonsense"), ("colour", "red"), ("theme", "x" * 65)]:  # forged buttons
+            with pytest.raises(BadInput, match="names no huddle pattern"):
+                set_aside(s, ws, actor(s, "U0MANAGER"), team="support", dimension=dim, value=value, responses=1,
+                          now=NOW)
     with Session(engine) as s:
         data = compute_huddle(s, ws, "support", NOW)
     assert [p.value for p in data.patterns] == ["email"] and data.set_aside == 1

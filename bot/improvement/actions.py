@@ -18,7 +18,7 @@ from bot.errors import BadInput, InvalidState, NotFound
 from bot.improvement import forms, notify
 from bot.improvement import service as imps
 from bot.improvement.enums import Dimension, ImproveAction, ImproveForm, Stage
-from bot.improvement.huddle import set_aside
+from bot.improvement.huddle import Pattern, set_aside
 from bot.improvement.huddle_messages import set_aside_note
 from bot.machinery.outbox import enqueue
 from bot.machinery.runtime import Runtime
@@ -81,11 +81,8 @@ def not_now(s: Session, c: Click) -> Outcome:
         responses = 0
     row = set_aside(s, ws, c.actor, team=str(v.get("team") or ""), dimension=str(v.get("dim") or ""),
                     value=str(v.get("val") or ""), responses=responses, now=c.rt.now())
-    label = str(v.get("val"))
-    if row.dimension == Dimension.ROOT_CAUSE.value:
-        from bot.cases.resolved import RootCause
-
-        label = RootCause(row.value).label
+    label = Pattern(dimension=Dimension(row.dimension), value=row.value, responses=0, cases=0, before=0,
+                    before_cases=0).label
     post = v.get("post")
     if isinstance(post, str) and post:
         note = set_aside_note(c.actor.ref, label, row.responses)

@@ -198,7 +198,7 @@ def set_aside(session: Session, ws: Workspace, actor: Actor, *, team: str, dimen
         dim = Dimension(dimension)
     except ValueError:
         raise BadInput("That button names no huddle pattern.") from None
-    if not value or len(value) > 64:
+    if not value or len(value) > 64 or (dim is Dimension.ROOT_CAUSE and value not in {c.value for c in RootCause}):
         raise BadInput("That button names no huddle pattern.")
     responses = max(0, int(responses))
     row = session.exec(select(HuddleDismissal).where(HuddleDismissal.team == team, HuddleDismissal.dimension == dim.value,
