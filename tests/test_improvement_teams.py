@@ -79,3 +79,32 @@ async def test_a_huddle_in_teams_starts_an_improvement_and_sets_a_pattern_aside(
         await cx.deliver()
         whole = text_of(cx.teams.activities(chat)[-1])
         assert "History" in whole and "moved it" not in whole and "started" in whole
+
+
+async def test_a_check_in_in_teams_has_its_chart_and_the_invitation_moves_it_to_control(engine):
+    from tests.improvement_data import add_action, answers, move, start_improvement
+
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        await cx.teams.install_personal(cx.bot_url, ALICE)
+        answers(engine, cx.ws, [1, 5] * 10, start=HUDDLE_AT - 5 * WEEK, survey="csat", comment=None, every=DAY)
+        imp = start_improvement(engine, cx.ws, now=HUDDLE_AT, metric="csat", target="80")
+        add_action(engine, cx.ws, imp, due=HUDDLE_AT + DAY, now=HUDDLE_AT)
+        move(engine, cx.ws, imp, "do", now=HUDDLE_AT)
+        answers(engine, cx.ws, [5] * 20, start=HUDDLE_AT + HOUR, survey="csat", comment=None)
+        await tick(cx, HUDDLE_AT + WEEK)
+        root = post(cx, "teams:improvement:1")
+        replies = cx.teams.thread(SUPPORT, root["id"])
+        (check,) = [a for a in replies if "Check-in 1" in text_of(a)]
+        assert "100% (20 answers, 20 satisfied (4–5))" in text_of(check) and "+50.0 pts" in text_of(check)
+        images = [a for a in replies if "image/png" in json.dumps(a.get("attachments") or [])]
+        assert len(images) == 1
+        (invite,) = [a for a in cx.dm(ALICE) if "met its target" in text_of(a)]
+        refused = await cx.click(BOB, invite, "Move to Control")  # not an owner: refused, nothing moves
+        assert "Only an owner of improvement #1" in (dialog_message(refused) or "")
+        await cx.deliver()
+        assert "[Do]" in text_of(post(cx, "teams:improvement:1"))
+        answer_ = await cx.click(ALICE, invite, "Move to Control")
+        assert "is in Control" in (dialog_message(answer_) or "")
+        await cx.deliver()
+        assert "[Control]" in text_of(post(cx, "teams:improvement:1"))
