@@ -66,8 +66,9 @@ METHOD_SCOPES: dict[str, list[tuple[str, ...]]] = {
 }
 
 # The `/cx` subcommands from DESIGN.md, which the usage hint lists.
-SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "huddle", "improve", "team",
-               "role"}
+SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role"}
+
+SUBCOMMANDS |= {"huddle", "improve"}  # the outer loop's (README "The outer loop: huddles and improvements")
 
 
 @pytest.fixture(scope="module")
