@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from handlers.jobs import run_due
-from standins.bot_connector import find_inputs, text_of
 from tests.improvement_data import DAY, HUDDLE_AT, PARCEL, WEEK, answer
-from tests.teams_harness import ALICE, BOB, MANAGER, SUPPORT, TeamsHarness, dialog_card, dialog_message
+from tests.teams_harness import ALICE, BOB, MANAGER, SUPPORT, TeamsHarness, dialog_card, dialog_message, text_of
 
 HOUR = DAY / 24
 
@@ -20,6 +19,24 @@ HOUR = DAY / 24
 @pytest.fixture(autouse=True)
 def _clock(process_clock) -> None:
     process_clock.now = HUDDLE_AT
+
+
+def input_types(card: Any) -> dict[str, str]:
+    """Every input on a card: its id and its type."""
+    found: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input."):
+                found[node["id"]] = node["type"]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(card)
+    return found
 
 
 async def tick(cx: TeamsHarness, at: datetime) -> None:
@@ -56,7 +73,7 @@ async def test_a_huddle_in_teams_starts_an_improvement_and_sets_a_pattern_aside(
                    for a in cx.teams.thread(SUPPORT, huddle["id"]))
 
         dialog = await cx.click(ALICE, huddle, "Start an improvement")
-        kinds = {i["id"]: i["type"] for i in find_inputs(dialog_card(dialog))}
+        kinds = input_types(dialog_card(dialog))
         assert kinds["owner"] == "Input.ChoiceSet" and kinds["target_date.date"] == "Input.Date"
         inputs = {"title": "Fewer lost parcels", "problem": "Parcels go missing.", "owner": BOB,
                   "metric": "nps", "touchpoint": "phone", "target": "10",
