@@ -226,6 +226,33 @@ class CsWeek(_Strict):
         return v
 
 
+class Huddle(_Strict):
+    """Each team's weekly huddle post (bot/improvement/huddle.py)."""
+
+    enabled: bool = True
+    day: int = Field(default=2, ge=0, le=6, description="0 = Monday")
+    time: Clock = Field(default=Clock(10, 0), description="in the workspace time zone")
+
+
+class Improvements(_Strict):
+    """How improvements are measured and guarded (bot/improvement/checkins.py)."""
+
+    min_responses: int = Field(default=20, ge=1, le=100000,
+                               description="answers a measurement needs before a change is judged")
+    revisits: list[int] = Field(default=[30, 60, 90], description="days after entering Control")
+
+    @field_validator("revisits")
+    @classmethod
+    def _days(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one revisit day, such as [30, 60, 90]")
+        if any(d < 1 or d > 3650 for d in v):
+            raise ValueError("revisit days must be from 1 to 3650")
+        if sorted(set(v)) != v:
+            raise ValueError(f"{v} must be days in increasing order, each once, such as [30, 60, 90]")
+        return v
+
+
 class Retention(_Strict):
     """How long cxloop keeps the records of its own work once that work is finished."""
 
@@ -305,6 +332,8 @@ class Workspace(_Strict):
     retention: Retention = Retention()
     follow_up: FollowUps = FollowUps()
     outgoing: Outgoing | None = None
+    huddle: Huddle = Huddle()
+    improvements: Improvements = Improvements()
 
     @field_validator("timezone")
     @classmethod

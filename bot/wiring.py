@@ -17,6 +17,7 @@ COMMANDS = (
     "bot.console.commands",
     "bot.reporting.commands",
     "bot.recognition.shoutouts",
+    "bot.improvement.commands",
 )
 
 # Buttons, pickers and forms, for Slack and Teams alike (bot/chat/interactions.py)
@@ -27,6 +28,7 @@ ACTIONS = (
     "bot.recognition.actions",
     "bot.assist.actions",
     "bot.followup.actions",
+    "bot.improvement.actions",
 )
 
 # Work done at an instant by `run-due` and the scheduler (bot/machinery/schedule.py)
@@ -39,6 +41,7 @@ DUE_JOBS = (
     "bot.followup.batch",
     "bot.followup.nudges",
     "bot.followup.outgoing",
+    "bot.improvement.jobs",
 )
 
 # Called for every newly stored survey response, in its transaction (bot/intake/hooks.py)

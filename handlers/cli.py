@@ -197,6 +197,46 @@ def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_improvements(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.improvement.report import rows
+    from storage.types import utcnow
+
+    engine, ws = _prepare(settings)
+    if args.team and args.team not in {t.key for t in ws.teams}:
+        raise UsageError(f"there is no team {args.team!r}; teams: {', '.join(t.key for t in ws.teams)}")
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        found = rows(s, ws, team=args.team, now=utcnow())
+    if args.json:
+        import json
+
+        print(json.dumps({"team": args.team, "improvements": found}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    if not found:
+        out.print("No improvements under way" + (f" in {args.team}." if args.team else "."))
+        return 0
+    table = Table(title="Improvements under way")
+    for col in ("#", "team", "title", "stage", "owners", "metric", "baseline (n)", "latest (n)", "target"):
+        table.add_column(col, justify="right" if col in ("#",) else "left")
+
+    def fig(v: float | None, n: int | None) -> str:
+        return "—" if v is None else f"{v:g} ({n})"
+
+    for r in found:
+        latest = r["latest"] or {}
+        table.add_row(str(r["id"]), r["team"], r["title"], r["stage"], ", ".join(o or "?" for o in r["owners"]),
+                      r["metric"], fig(r["baseline"]["value"], r["baseline"]["responses"]),
+                      fig(latest.get("value"), latest.get("responses")),
+                      f"{r['target']['value']:g} by {r['target']['date']}")
+    out.print(table)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -306,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     from handlers import cli_report
 
     cli_report.configure(rp, cmd_report)
+    im = sub.add_parser("improvements", help="improvements under way: stage, owners, metric now vs baseline")
+    im.add_argument("--team", help="only this team's (its key)")
+    im.add_argument("--json", action="store_true", help="print one JSON object")
+    im.set_defaults(func=cmd_improvements)
 
     r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
     r.add_argument("--at", help="ISO-8601 instant (default: now)")

@@ -19,6 +19,7 @@ from bot.config import DATA, Settings, load_workspace
 from bot.machinery.runtime import Runtime
 from bot.people.roster import sync_workspace
 from bot.reporting.scores import compute_scores
+from handlers.demo_outer import outer_loop
 from handlers.intake.signing import sign_generic
 from handlers.serve import build_services
 from handlers.server import build_web_app
@@ -102,6 +103,7 @@ class Demo:
                                 # Local traffic only: the demo's other survey tools have no secrets.
                                 cxloop_allow_unsigned_webhooks=True,
                                 cxloop_config=self.base_settings.cxloop_config)
+            self.settings = settings
             self.rt = Runtime(engine=self.engine, workspace=self.ws, settings=settings, clock=self.clock)
             services = build_services(self.engine, self.ws, settings, runtime=self.rt)
             services.run_worker = False
@@ -218,6 +220,8 @@ class Demo:
         for m in thread[-2:]:
             c.print(call_panel("chat.postMessage", {**m, "channel": channel, "thread_ts": m["thread_ts"]}, self.names,
                                self.channels))
+
+        await outer_loop(self, sender, self.settings)
 
         self.scene("What happened")
         per_method = Counter(call.method for call in self.slack.calls)

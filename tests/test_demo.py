@@ -18,7 +18,8 @@ def test_demo_runs_the_scripted_day(tmp_path):
     out = " ".join(run.stdout.split())  # rich wraps lines to the terminal's width
     for line in ("Imported 600 responses", "POST /webhooks/generic → 202", "→ 200", "(no second case, no second alert)",
                  "has no owner yet: take it first", "took the case", "Step 8 of 8: Document the problem",
-                 "Loop closed", "chat.postMessage"):
+                 "Loop closed", "chat.postMessage", "Customer Support: weekly huddle", "needs a number",
+                 "Improvement #1:", "Check-in 1: week 1 since the change began", "Chart uploaded in the thread: improvement-1-"):
         assert line in out, line
     assert "WARNING" not in run.stderr and "Traceback" not in run.stderr
     # the customer's broadcast attempt reached the terminal as text, and as escaped text on the wire

@@ -68,6 +68,8 @@ METHOD_SCOPES: dict[str, list[tuple[str, ...]]] = {
 # The `/cx` subcommands README.md documents, which the usage hint lists.
 SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role"}
 
+SUBCOMMANDS |= {"huddle", "improve"}  # the outer loop's (README "The outer loop: huddles and improvements")
+
 
 @pytest.fixture(scope="module")
 def manifest() -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datetime import datetime
 
 from bot.cases.enums import CaseAction, CaseForm
@@ -170,12 +172,14 @@ def _fallback(view: CaseView, prefix: str) -> str:
     return f"{prefix} case #{view.case.id}: {survey_label(r.survey, r.score)} ({view.team_title}) — {view.status.label}"
 
 
-def alert_message(view: CaseView, *, mask: bool = True, insight: Classification | None = None) -> Message:
+def alert_message(view: CaseView, *, mask: bool = True, insight: Classification | None = None,
+                  notes: Sequence[Block] = ()) -> Message:
     """The case's message in its team channel, re-rendered whenever the case changes.
 
-    `insight` is the response's stored themes; without it the offline ones are shown.
+    `insight` is the response's stored themes; without it the offline ones are shown. `notes` are
+    other features' lines about the case (the improvements it is part of).
     """
-    blocks = _summary(view, mask=mask, insight=insight)
+    blocks = _summary(view, mask=mask, insight=insight) + list(notes)
     blocks.append(_progress(view))
     if view.status is CaseStatus.CLOSED and view.case.loop_closed_how:
         blocks.append(Section(spans=[plain("✅ Loop closed "), plain(f"({LoopChannel(view.case.loop_closed_how).label.lower()}) "),

@@ -11,6 +11,7 @@ from bot.assist.store import stored_classification
 from bot.cases.service import load_view
 from bot.config import Workspace
 from bot.chat.messages import Message
+from bot.improvement.links import case_notes
 from bot.machinery.outbox import enqueue
 from bot.people.roster import person_ref
 from storage.models import Case, CaseEvent, Member
@@ -39,7 +40,9 @@ def alert_key(platform: str, case_id: int) -> str:
 
 
 def _alert(session: Session, ws: Workspace, view: cm.CaseView) -> Message:
-    return cm.alert_message(view, mask=ws.mask_email, insight=stored_classification(session, view.response.id))
+    insight = stored_classification(session, view.response.id)
+    notes = case_notes(session, ws, view.case, view.response, insight)
+    return cm.alert_message(view, mask=ws.mask_email, insight=insight, notes=notes)
 
 
 def _owner_dm(session: Session, ws: Workspace, view: cm.CaseView) -> Message:

@@ -23,6 +23,7 @@ from bot.chat.messages import (
 )
 from bot.cases.resolved import CaseStatus
 from bot.followup.views import follow_up_blocks, my_follow_ups
+from bot.improvement.report import home_blocks as improvement_home
 from bot.people.roster import Actor, person_ref, visible_teams
 from bot.reporting.scores import compute_scores
 from storage.models import Case, Member, Shoutout
@@ -51,6 +52,9 @@ def home_view(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -
             Context(spans=[plain("Nothing waiting.")])]
         if len(queue) > 10:
             blocks.append(Context(spans=[plain(f"…and {len(queue) - 10} more: `/cx open {team}` pages through them.")]))
+    improving = improvement_home(session, ws, actor)
+    if improving:
+        blocks += [Divider(), *improving]
     # Scores and shout-outs (which may quote a customer's praise) only of the viewer's own teams.
     teams = visible_teams(actor, ws)
     week_start = now - timedelta(days=7)

@@ -6,7 +6,7 @@ to. `cxloop run-due` deletes those older than `retention.delivery` (default 14 d
 time so no transaction holds the tables for long, and leaves alone everything still in flight:
 pending and leased rows, any message a pending row replies to or edits, and the alert and the
 owner's DM of every case (a case can change, or be reopened, long after it was opened, and its
-alert is then edited in place). The per-target send pace rows of targets idle that long go too.
+alert is then edited in place), and the post of every improvement (edited, and replied to, for months). The per-target send pace rows of targets idle that long go too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 
 from storage.clock import database_seconds
 from storage.db import session_scope
-from storage.models import Case, InboxItem, OutboxMessage, ProcessedEvent, SendPace
+from storage.models import Case, Improvement, InboxItem, OutboxMessage, ProcessedEvent, SendPace
 
 BATCH = 1000
 # A backlog (the first run after an upgrade, a long outage) is worked off over several runs.
@@ -49,6 +49,12 @@ def _case_anchor():  # type: ignore[no-untyped-def]
                           or_(o.dedupe_key == alert, o.dedupe_key == o.platform + ":" + Case.dm_key))
 
 
+def _improvement_anchor():  # type: ignore[no-untyped-def]
+    """The outbox row is the post of an improvement still on record (bot/improvement/notify.py `post_key`)."""
+    o = OutboxMessage
+    return exists().where(o.dedupe_key == o.platform + ":improvement:" + cast(Improvement.id, String))
+
+
 def prune(engine: Engine, *, keep: timedelta, now: datetime) -> dict[str, int]:
     """Delete finished work records older than `keep` at `now`; returns how many rows, per table."""
     cutoff = now - keep
@@ -66,7 +72,7 @@ def prune(engine: Engine, *, keep: timedelta, now: datetime) -> dict[str, int]:
     out["outbox"] = _delete_in_batches(engine, outbox, select(o.id).where(
         o.status.in_(FINISHED), o.next_attempt_at < cutoff,  # next_attempt_at: the index's column
         func.coalesce(o.sent_at, o.next_attempt_at) < cutoff,
-        ~needed_by_pending, ~_case_anchor()).order_by(o.id))
+        ~needed_by_pending, ~_case_anchor(), ~_improvement_anchor()).order_by(o.id))
 
     events = ProcessedEvent.__table__  # type: ignore[attr-defined]
     out["processed_event"] = _delete_in_batches(engine, events, select(events.c.id).where(

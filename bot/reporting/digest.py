@@ -36,6 +36,7 @@ from bot.chat.messages import (
     PersonRef,
 )
 from bot.config import Settings, Workspace
+from bot.improvement.report import ImprovementsWeek, digest_week
 from bot.people.roster import person_ref
 from bot.intake.cutoffs import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN, UNHAPPY_MAX
 from bot.reporting.scores import ScoreGroup, compute_scores, round_half_away
@@ -125,6 +126,7 @@ class DigestData:
     loops_closed_well: list[tuple[PersonRef, int]] = field(default_factory=list)
     summary: DigestSummary | None = None  # the assistant's three bullets on the week's themes
     loops: Any = None  # follow-ups and customers won back (bot/followup/views.py DigestLoops)
+    improvements: ImprovementsWeek | None = None  # the outer loop's week (bot/improvement/report.py)
 
     @property
     def first_day(self) -> date:
@@ -314,6 +316,7 @@ def _compute(s: Session, reader: Engine, ws: Workspace, team: str, week_start: d
         loops_closed_well=_loops_closed_well(s, team, week_start, week_end),
         summary=_week_summary(s, ws, team, week_start, week_end),
         loops=_loops(s, ws, team, week_start, week_end),
+        improvements=digest_week(s, team, week_start, week_end),
     )
 
 

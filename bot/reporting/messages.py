@@ -23,6 +23,7 @@ from bot.chat.messages import (
     plain,
 )
 from bot.followup.views import digest_blocks
+from bot.improvement.report import digest_blocks as improvement_blocks
 from bot.intake.surveys import nps_category, score_sentiment
 from bot.reporting.scores import delta
 
@@ -197,6 +198,7 @@ def digest_message(data: DigestData, *, chart: bool = True) -> Message:
             blocks.append(Section(spans=[plain(
                 f"{_plural(data.cases.overdue_open, 'case was', 'cases were')} still open past a due time at the "
                 "end of the week: `/cx overdue` lists them.")]))
+        blocks += improvement_blocks(data.improvements)
         return Message(text=f"{title} weekly digest, {when}: {empty}", blocks=blocks)
 
     s = data.scores
@@ -242,6 +244,7 @@ def digest_message(data: DigestData, *, chart: bool = True) -> Message:
         spans.append(plain(". Thank you!"))
         blocks.append(Section(spans=spans))
 
+    blocks += improvement_blocks(data.improvements)
     blocks.append(Context(spans=[plain(
         "Overdue: still open past a due time at the end of the week, or resolved after its resolve-by time. "
         "Within SLA: the customer was told before the case's resolve-by time. "
