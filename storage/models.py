@@ -365,3 +365,6 @@ class ResponseTheme(SQLModel, table=True):
     method: str = Field(max_length=8, description="openai or offline")
     model: Optional[str] = Field(default=None, max_length=100)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+from storage.models_privacy import (  # noqa: E402,F401  (customers' data: registered with the metadata)
+    CustomerMessage, ErasedIdentity, ErasureRequest, ResponseRedaction)
