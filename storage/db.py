@@ -59,6 +59,13 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def count_if(cond: Any) -> Any:
+    """SQL counting the rows where `cond` holds (0, not NULL, when there are none)."""
+    from sqlalchemy import case, func
+
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 

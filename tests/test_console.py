@@ -61,7 +61,7 @@ async def test_help_differs_by_role(engine):
     ("team sla respond soon", "is not a duration"),
     ("team sla respond 5d resolve 1d", "can't take longer than resolving"),
     ("team touchpoints Phone!,chat", "comma-separated words"),
-    ("team channel general", "is not a channel"),
+    ("team channel general", "is not a Slack channel"),
     ("open nosuchteam", "There is no team 'nosuchteam'"),
     ("open billing", "You don't manage the billing team"),
     ("case 1 2", "Give the case number"),

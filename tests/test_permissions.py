@@ -26,6 +26,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
+from bot.chat import mentions
 from bot.console import registry as commands
 from bot.config import Workspace
 from bot.errors import CxError
@@ -230,7 +231,9 @@ def test_the_core_allows_each_command_only_to_its_roles(engine, command):
     for i, (role, uid) in enumerate(ROLES.items()):
         cid = make_case(engine, ws, "owned")
         # someone new to add each time, so an earlier role's success does not change the answer
-        line = text.format(cid=cid, carlos="<@U0CARLOS>", tom=f"<@U0NEW{i}>", bob="<@U0BOB>")
+        with session_scope(engine) as s:
+            token = {u: mentions.person(member_by_slack(s, u).id) for u in ("U0CARLOS", f"U0NEW{i}", "U0BOB")}
+        line = text.format(cid=cid, carlos=token["U0CARLOS"], tom=token[f"U0NEW{i}"], bob=token["U0BOB"])
         before = snapshot(engine)
         try:
             with session_scope(engine) as s:

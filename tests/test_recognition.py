@@ -95,12 +95,14 @@ async def test_kudos_is_posted_in_the_recipients_team_channel(engine):
         assert rows[0].text == "for covering my Tuesday calls"
 
 
-async def test_kudos_understand_a_teams_mention(engine):
-    async with CxHarness(engine) as cx:
-        with session_scope(engine) as s:
-            member_by_slack(s, "U0BOB").teams_user_id = "29:1bob-aad"
-        reply = (await cx.command("U0ALICE", "kudos <@29:1bob-aad> for the <@29:1bob-aad> handover")).json()
-        assert "Shout-out posted to the Customer Support channel" in reply["text"]
+async def test_kudos_in_teams_name_people_by_their_mentions(engine):
+    from tests.teams_harness import ALICE, BOB, SUPPORT, TeamsHarness
+
+    async with TeamsHarness(engine) as cx:
+        await cx.install()
+        status, _ = await cx.teams.message(cx.bot_url, ALICE, "cx kudos @Bob Okafor for the @Bob Okafor handover",
+                                           conversation=SUPPORT, mentions=[BOB])
+        assert status < 300
         assert shoutouts(engine)[0].text == "for the @Bob Okafor handover"
 
 
@@ -109,8 +111,8 @@ async def test_kudos_understand_a_teams_mention(engine):
     ("kudos thanks Bob for the cover", "Say who you're thanking, then what for"),
     ("kudos <@U0BOB|bob>", "Say what you're thanking Bob Okafor for"),
     ("kudos <@U0BOB|bob>   ", "Say what you're thanking Bob Okafor for"),
-    ("kudos @nobody thanks", "I couldn't find @nobody in Slack"),
-    ("kudos <@U0STRANGER|stranger> thanks", "@stranger isn't in cxloop's roster yet"),
+    ("kudos @nobody thanks", "I couldn't find @nobody in the chat"),
+    ("kudos <@U0STRANGER|stranger> thanks", "@stranger isn't in any cxloop team yet"),
     ("kudos <@U0ALICE|alice> for being me", "Kudos are for thanking someone else"),
     ("kudos <@U0BOB|bob> " + "x" * 1001, "Your kudos is 1,001 characters; the most is 1,000"),
 ])
@@ -141,11 +143,11 @@ async def test_kudos_text_is_inert(engine):
             assert bad not in shown, bad
         # the only real mentions are the giver and the receiver; typed ones stay as words
         assert shown.count("<@") == 2
-        assert "@ada" in shown and "#billing" in shown and "click me" in shown and "&amp;" in shown
+        assert "@Ada Admin" in shown and "#billing" in shown and "click me" in shown and "&amp;" in shown
         assert all(b["text"].get("verbatim") for b in post.body["blocks"] if "text" in b)
         assert post.body["unfurl_links"] is False
         # stored as the words people saw, not as Slack markup
-        assert shoutouts(engine)[0].text.startswith("@channel @here @everyone @ada #billing click me (https://evil")
+        assert shoutouts(engine)[0].text.startswith("@channel @here @everyone @Ada Admin #billing click me (https://evil")
 
 
 @pytest.mark.parametrize("words", ["you're a star", "you're a star, Bob's the best", 'the "quiet" hero'])

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, func, select
+from sqlalchemy import Engine, and_, delete, func, select
 from sqlmodel import Session
 
 from bot.assist.results import Classification, DigestSummary
@@ -18,7 +18,7 @@ from bot.assist.service import Assistant
 from bot.assist.summary import CommentIn, offline_summary
 from storage.models import ResponseTheme
 from bot.assist.themes import SENTIMENTS
-from bot.reporting.scores import CesScore, CsatScore, NpsScore, ScoreGroup
+from bot.reporting.scores import ScoreGroup, count_columns, score_groups
 from storage.models import SurveyResponse
 from storage.types import utcnow
 
@@ -64,10 +64,6 @@ def classify_response(session: Session, response: SurveyResponse, *, assistant: 
     return offline.classify(response.comment, survey=response.survey, score=response.score)
 
 
-def _count_if(cond: Any) -> Any:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
 def theme_scores(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
                  team: str | None = None, sentiment: str | None = None,
                  teams: Collection[str] | None = None) -> list[ScoreGroup]:
@@ -90,24 +86,13 @@ def theme_scores(engine: Engine, *, since: datetime | None = None, until: dateti
         if sentiment not in SENTIMENTS:
             raise ValueError(f"unknown sentiment {sentiment!r}")
         conds.append(t.sentiment == sentiment)
-    stmt = (select(t.theme, r.survey, func.count().label("n"), _count_if(r.score >= 9).label("high9"),
-                   _count_if(r.score <= 6).label("low6"), _count_if(r.score >= 4).label("high4"))
+    stmt = (select(t.theme, r.survey, func.count().label("n"), *count_columns(r.score))
             .select_from(ResponseTheme.__table__.join(SurveyResponse.__table__,  # type: ignore[attr-defined]
                                                       r.id == t.response_id))
             .where(and_(True, *conds)).group_by(t.theme, r.survey))
-    groups: dict[str, dict[str, Any]] = {}
     with engine.execution_options(cx_write=False).connect() as conn:
-        for row in conn.execute(stmt):
-            g = groups.setdefault(row.theme, {})
-            n = int(row.n)
-            if row.survey == "nps":
-                p, d = int(row.high9), int(row.low6)
-                g["nps"] = NpsScore(responses=n, promoters=p, passives=n - p - d, detractors=d)
-            elif row.survey == "csat":
-                g["csat"] = CsatScore(responses=n, satisfied=int(row.high4))
-            elif row.survey == "ces":
-                g["ces"] = CesScore(responses=n, agree=int(row.high4))
-    return sorted((ScoreGroup(key=k, **v) for k, v in groups.items()), key=lambda g: (-g.responses, g.key))
+        groups = score_groups(conn.execute(stmt), by="theme")
+    return sorted(groups, key=lambda g: (-g.responses, g.key))
 
 
 # ---- the week's summary ---------------------------------------------------------------------------

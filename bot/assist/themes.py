@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from bot.intake.surveys import score_sentiment
+
 Sentiment = Literal["negative", "neutral", "positive"]
 SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 
@@ -345,9 +347,7 @@ def sentiment_from_score(survey: str | None, score: int | None) -> Sentiment | N
     """What a survey answer alone says: NPS 0–6 negative, 9–10 positive; CSAT/CES 1–2 negative, 4–5 positive."""
     if survey is None or score is None:
         return None
-    if survey == "nps":
-        return "negative" if score <= 6 else ("positive" if score >= 9 else "neutral")
-    return "negative" if score <= 2 else ("positive" if score >= 4 else "neutral")
+    return score_sentiment(survey, score)  # type: ignore[return-value]
 
 
 def offline_sentiment(comment: str, *, survey: str | None = None, score: int | None = None) -> Sentiment:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, true
 from sqlmodel import Session, select
 
 from bot.cases import service as cases
+from bot.chat import mentions
 from bot.assist.store import theme_scores
 from bot.console.registry import Reply, _case_line, command
 from bot.config import Workspace, format_duration, parse_duration
@@ -32,33 +33,25 @@ from bot.chat.messages import (
 from bot.cases.notify import publish_change
 from bot.cases.resolved import CaseStatus
 from bot.people.roles import Role
-from bot.people.roster import Actor, member_by_slack, person_ref
+from bot.people.roster import Actor, member_by_id, person_ref
 from bot.reporting.scores import ScoreGroup, compute_scores, delta
 from bot.people.teams import create_team, describe, set_membership, set_role, set_team_field
 from storage.models import AuditEntry, Case, Member, TeamMembership, TeamSetting
 
 PAGE = 15
 PAGE_ACTION = "cx_page"
-_MENTION = re.compile(r"^<@([^>|]+)(?:\|[^>]*)?>$")
-_BARE_SLACK_ID = re.compile(r"^@?([UW][A-Z0-9]{2,})$")
-_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^#?([CG][A-Z0-9]{2,})$")
 
 
 # --- arguments -------------------------------------------------------------------------------
 
 
 def resolve_person(session: Session, token: str, *, what: str = "person") -> Member:
-    """A mention (`<@U123|bob>`, `<@29:abc>`, `U123`) as a member; unknown Slack ids are added."""
-    m = _MENTION.match(token) or _BARE_SLACK_ID.match(token)
-    if not m:
-        raise BadInput(f"{token!r} is not a mention; pick the {what} with @ so it turns into a mention.")
-    ident = m.group(1)
-    if re.fullmatch(r"[UW][A-Z0-9]{2,}", ident):
-        return member_by_slack(session, ident)
-    found = session.exec(select(Member).where(Member.teams_user_id == ident)).first()
-    if found is None:
-        raise NotFound(f"{token} is not known to cxloop yet.")
-    return found
+    """A mentioned person (a member token, bot/chat/mentions.py) as a member."""
+    member_id = mentions.person_id(token)
+    if member_id is None:
+        raise BadInput(f"{mentions.readable(token, lambda _: None)!r} is not a mention; pick the {what} with @ "
+                       f"so it turns into a mention.")
+    return member_by_id(session, member_id)
 
 
 def _page_arg(args: list[str]) -> tuple[list[str], int]:
@@ -284,10 +277,11 @@ def _show_team(session: Session, ws: Workspace, key: str) -> list[Block]:
 
 
 def _channel_arg(token: str) -> str:
-    m = _CHANNEL.match(token)
-    if not m:
-        raise BadInput(f"{token!r} is not a channel; pick it with # so it turns into a channel link.")
-    return m.group(1) or m.group(2)
+    found = mentions.channel_of(token)
+    if found is None or found[0] != "slack":
+        raise BadInput(f"{mentions.readable(token, lambda _: None)!r} is not a Slack channel; pick it with # so it "
+                       f"turns into a channel link.")
+    return found[1]
 
 
 @command("team", "team …", "Show or change a team's set-up (managers)", Role.MANAGER)

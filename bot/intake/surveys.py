@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from storage import clock
 
+from bot.intake.cutoffs import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN, UNHAPPY_MAX
+
 
 class SurveyKind(str, enum.Enum):
     NPS = "nps"
@@ -25,6 +27,7 @@ SCORE_RANGE: dict[SurveyKind, tuple[int, int]] = {
 }
 
 
+
 class NpsCategory(str, enum.Enum):
     DETRACTOR = "detractor"
     PASSIVE = "passive"
@@ -33,20 +36,29 @@ class NpsCategory(str, enum.Enum):
 
 def nps_category(score: int) -> NpsCategory:
     """Detractors 0-6, passives 7-8, promoters 9-10."""
-    if score <= 6:
+    if score <= DETRACTOR_MAX:
         return NpsCategory.DETRACTOR
-    if score <= 8:
+    if score < PROMOTER_MIN:
         return NpsCategory.PASSIVE
     return NpsCategory.PROMOTER
+
+
+def score_sentiment(kind: str, score: int) -> str:
+    """What an answer alone says: "positive" (NPS 9-10, CSAT/CES 4-5), "negative" (NPS 0-6, CSAT/CES 1-2)
+    or "neutral"."""
+    if kind == SurveyKind.NPS.value:
+        category = nps_category(score)
+        return {NpsCategory.PROMOTER: "positive", NpsCategory.DETRACTOR: "negative"}.get(category, "neutral")
+    return "positive" if score >= SATISFIED_MIN else ("negative" if score <= UNHAPPY_MAX else "neutral")
 
 
 def is_positive(kind: SurveyKind, score: int) -> bool:
     """Whether an answer is praise: an NPS promoter, CSAT 5, or CES 'agree' (4-5)."""
     if kind is SurveyKind.NPS:
-        return score >= 9
+        return score >= PROMOTER_MIN
     if kind is SurveyKind.CSAT:
         return score == 5
-    return score >= 4
+    return score >= SATISFIED_MIN
 
 
 class FieldProblem(BaseModel):

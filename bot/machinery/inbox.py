@@ -14,10 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, exists, insert, or_, select, update
+from sqlalchemy import Connection, Engine, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
-from bot.machinery.outbox import worker_id
+from bot.machinery.leases import Worker, free, lease, worker_id
 from storage.db import is_postgres, session_scope
 from storage.models import InboxItem
 from storage.types import utcnow
@@ -64,21 +64,11 @@ def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 
     earlier = aliased(InboxItem)
     with session_scope(engine) as s:
         q = (select(InboxItem)
-             .where(InboxItem.status == "pending",
-                    or_(InboxItem.locked_until.is_(None), InboxItem.locked_until < now),  # type: ignore[union-attr,arg-type]
+             .where(InboxItem.status == "pending", free(InboxItem, now),
                     ~exists().where(earlier.lane == InboxItem.lane, earlier.status == "pending",
                                     earlier.id < InboxItem.id))  # type: ignore[operator]
              .order_by(InboxItem.id).limit(limit))  # type: ignore[arg-type]
-        if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True)
-        items = list(s.execute(q).scalars())
-        for it in items:
-            it.locked_by, it.locked_until = me, now + LEASE
-            it.attempts += 1
-        s.flush()
-        for it in items:
-            s.expunge(it)
-        return items
+        return lease(s, q, me=me, now=now, lasts=LEASE, postgres=is_postgres(engine))
 
 
 def finish(engine: Engine, item: InboxItem, me: str, *, error: str | None = None, retry: bool = False) -> None:
@@ -103,7 +93,7 @@ def pending(engine: Engine) -> int:
         return s.execute(select(func.count()).select_from(InboxItem).where(InboxItem.status == "pending")).scalar_one()
 
 
-class InboxWorker:
+class InboxWorker(Worker):
     """Takes items from the inbox and hands each to `handle`, a few at a time.
 
     `handle` returns None when the item was handled, or a note on what went wrong while handling it
@@ -113,17 +103,11 @@ class InboxWorker:
     """
 
     def __init__(self, engine: Engine, handle: Handler, *, me: str | None = None, concurrency: int = 4):
+        super().__init__()
         self.engine = engine
         self.handle = handle
         self.me = me or worker_id()
         self.concurrency = concurrency
-        self.wake = asyncio.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def nudge(self) -> None:
-        """Look now (a new item was stored, e.g. PostgreSQL said so); safe to call from any thread."""
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.wake.set)
 
     async def _one(self, item: InboxItem) -> None:
         try:
@@ -151,18 +135,6 @@ class InboxWorker:
             done += len(items)
 
     async def run_forever(self, *, poll: float = 0.1) -> None:
-        """Handle items as other processes store them: when woken (`nudge`), and at least every
-        `poll` seconds. (In one process, the storing side drains the inbox itself: handlers.slack.inbox.)"""
-        self.loop = asyncio.get_running_loop()
-        while True:
-            self.wake.clear()
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("inbox worker pass failed; retrying")
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except asyncio.TimeoutError:
-                pass
+        """Handle items as other processes store them. (In one process, the storing side hands them
+        over at once: bot/machinery/inbox_writer.py.)"""
+        await super().run_forever(poll=poll)

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, exists, func, or_, select, text, update
+from sqlalchemy import Engine, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -28,6 +25,7 @@ from sqlmodel import Session
 from bot.machinery import pace
 from bot.chat.messages import Message
 from storage.clock import database_seconds
+from bot.machinery.leases import Worker, free, lease, worker_id
 from storage.db import insert_missing, is_postgres, session_scope
 from storage.models import OutboxMessage
 from storage.types import utcnow
@@ -186,10 +184,6 @@ WAIT_IN_PLACE = 5.0
 CLAIM_LOCK = 0x6378_6C6F_6F70_0001
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
 def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int, *,
            target: str | None = None) -> list[OutboxMessage]:
     """Lease up to `limit` due rows to this worker, oldest first, from targets no other worker is
@@ -204,31 +198,26 @@ def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: 
             s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
         q = (select(OutboxMessage)
              .where(OutboxMessage.status == "pending", OutboxMessage.platform.in_(platforms),
-                    OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+                    OutboxMessage.next_attempt_at <= now, free(OutboxMessage, now),
                     ~exists().where(other.platform == OutboxMessage.platform, other.target == OutboxMessage.target,
                                     other.status == "pending", other.locked_by != me, other.locked_until >= now))
              .order_by(OutboxMessage.id).limit(limit))
         if target is not None:
             q = q.where(OutboxMessage.target == target)
-        if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True, of=OutboxMessage)
-        rows = []
-        per_target: dict[tuple[str, str], int] = {}
-        for r in s.execute(q).scalars():
+
+        def per_target_cap(found: list[OutboxMessage]) -> list[OutboxMessage]:
             # No more rows per target than can be sent before the lease runs out (one a second).
-            k = (r.platform, r.target)
-            per_target[k] = per_target.get(k, 0) + 1
-            if per_target[k] <= PER_TARGET:
-                rows.append(r)
-        for r in rows:
-            r.locked_by = me
-            r.locked_until = now + LEASE
-            r.attempts += 1
-        s.flush()
-        for r in rows:
-            s.expunge(r)
-        return rows
+            taken: dict[tuple[str, str], int] = {}
+            kept = []
+            for r in found:
+                k = (r.platform, r.target)
+                taken[k] = taken.get(k, 0) + 1
+                if taken[k] <= PER_TARGET:
+                    kept.append(r)
+            return kept
+
+        return lease(s, q, me=me, now=now, lasts=LEASE, postgres=is_postgres(engine), of=OutboxMessage,
+                     keep=per_target_cap)
 
 
 def _parents(engine: Engine, keys: set[str]) -> dict[str, tuple[str, Delivered | None]]:
@@ -298,11 +287,14 @@ DONE = _Outcome()
 PUT_BACK = _Outcome(progress=False)
 
 
-class Deliverer:
+class Deliverer(Worker):
     """Drains the outbox through one port per platform."""
+
+    what = "outbox worker"
 
     def __init__(self, engine: Engine, ports: list[ChatPort], *, me: str | None = None, batch: int = 200,
                  prepare: Callable[[OutboxMessage], dict[str, Any] | None] | None = None):
+        super().__init__()
         self.engine = engine
         # Builds a payload at delivery time for rows queued without one (the App Home, which must
         # show the state when it is published, not when the refresh was asked for).
@@ -310,16 +302,9 @@ class Deliverer:
         self.ports = {p.platform: p for p in ports}
         self.me = me or worker_id()
         self.batch = batch
-        self.wake = asyncio.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
         # One pass at a time (run_forever and a scheduled run-due share a worker): two passes of one
         # worker would both count as "this worker" in the claim, and could take one target twice.
         self._passing = asyncio.Lock()
-
-    def nudge(self) -> None:
-        """Wake the worker now; safe to call from any thread."""
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.wake.set)
 
     async def drain(self, *, now: datetime | None = None, until_empty: bool = True) -> int:
         """Deliver everything due; returns how many messages were sent. Stops when nothing is due,
@@ -494,14 +479,4 @@ class Deliverer:
 
     async def run_forever(self, *, poll: float = 1.0) -> None:
         """Deliver as work arrives (woken by `nudge`) and at least every `poll` seconds."""
-        self.loop = asyncio.get_running_loop()
-        while True:
-            self.wake.clear()  # before the pass: work queued during it wakes the next one
-            try:
-                await self.drain()
-            except Exception:
-                log.exception("outbox worker pass failed; retrying")
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except asyncio.TimeoutError:
-                pass
+        await super().run_forever(poll=poll)

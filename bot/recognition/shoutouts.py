@@ -10,16 +10,14 @@ Each is once-only, keyed in `job_claim`, so a retried webhook or a re-run never 
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import Engine, exists, or_, update
+from sqlalchemy import Engine, exists, update
 from sqlmodel import Session, select
 
 from bot.recognition import messages as rm
@@ -28,6 +26,7 @@ from bot.config import Workspace
 from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
 from bot.intake.hooks import response_hook
 from bot.chat.messages import Message
+from bot.chat import mentions
 from bot.cases.notify import channel_targets, member_targets
 from bot.nudges.jobs import person_zone
 from bot.machinery.outbox import enqueue
@@ -121,39 +120,6 @@ def _member_for(session: Session, ws: Workspace, slack_user_id: str) -> Member:
 # --- /cx kudos -------------------------------------------------------------------------------
 
 
-def _member_by_chat_id(session: Session, chat_id: str) -> Member | None:
-    return session.exec(select(Member).where(or_(Member.slack_user_id == chat_id,
-                                                 Member.teams_user_id == chat_id))).first()
-
-
-# `<@U0BOB|bob>` from Slack; `<@U0BOB>` or `<@29:1a…>` (a Teams id) from the Teams adapter.
-_LEADING_MENTION = re.compile(r"^<@([^|<>\s]+)(?:\|([^<>]*))?>[\s,:;.!-]*")
-# Slack's markup in typed text (should_escape is on): mentions, channels, broadcasts, links.
-_MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
-
-
-def chat_markup_to_plain(text: str, name_of: Callable[[str], str | None]) -> str:
-    """Typed Slack markup as the words a reader saw: `<@U1|bob>` → "@bob", `<!channel>` → "@channel".
-
-    The result is plain text; the renderer escapes it again, so nothing in it can ping or link.
-    """
-    def one(m: re.Match[str]) -> str:
-        sigil, body, label = m.group(1), m.group(2), m.group(3)
-        if sigil == "@":
-            return "@" + (label or name_of(body) or "someone")
-        if sigil == "#":
-            return "#" + (label or "channel")
-        if sigil == "!":
-            if body.startswith("subteam^"):
-                return label or "@group"
-            if body.startswith("date^"):
-                return label or ""
-            return "@" + body  # here, channel, everyone
-        return f"{label} ({body})" if label and label != body else (label or body)
-
-    return html.unescape(_MARKUP.sub(one, text)).strip()
-
-
 def kudos_team(session: Session, ws: Workspace, giver: Actor, receiver: Member) -> str | None:
     """Where kudos go: a team both share, else the receiver's team, else the giver's."""
     theirs = teams_of(session, ws, receiver)
@@ -193,26 +159,30 @@ def give_kudos(session: Session, ws: Workspace, giver: Actor, receiver: Member, 
 @command("kudos", "kudos @user TEXT", "Thank a colleague in their team's channel", raw=True)
 def _kudos(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     line = " ".join(args).strip()
-    m = _LEADING_MENTION.match(line)
-    if m is None:
+    lead = mentions.leading_person(line)
+    if lead is None:
         first = line.split(None, 1)[0] if line else ""
         if first.startswith("@"):
-            raise NotFound(f"I couldn't find {first} in Slack. Choose them from the list that appears as you type @, "
+            raise NotFound(f"I couldn't find {first} in the chat. Choose them from the list that appears as you type @, "
                            f"so the command carries who they are.")
         raise BadInput("Say who you're thanking, then what for: `/cx kudos @user TEXT`.", field="user")
-    user_id, label = m.group(1), m.group(2)
-    receiver = _member_by_chat_id(session, user_id)
-    if receiver is None:
-        raise NotFound(f"@{label or user_id} isn't in cxloop's roster yet, so there's no team channel to thank them "
-                       f"in. Ask a manager to add them to a team.")
+    receiver_id, rest = lead
+    receiver = session.get(Member, receiver_id)
+    stranger = receiver is not None and receiver.role == Role.AGENT.value and not teams_of(session, ws, receiver) \
+        and (receiver.slack_user_id or "") not in ws.people
+    if receiver is None or stranger:
+        shown = f"@{receiver.name}" if receiver is not None and receiver.name else "That person"
+        raise NotFound(f"{shown} isn't in any cxloop team yet, so there's no team channel to thank them in. "
+                       f"Ask a manager to add them to a team.")
 
-    def name_of(uid: str) -> str | None:
-        if uid in ws.people:
-            return ws.people[uid].name
-        other = _member_by_chat_id(session, uid)
-        return other.name if other else None
+    def name_of(member_id: int) -> str | None:
+        other = session.get(Member, member_id)
+        if other is None:
+            return None
+        person = ws.people.get(other.slack_user_id or "")
+        return (person.name if person else None) or other.name
 
-    text = chat_markup_to_plain(line[m.end():], name_of)
+    text = mentions.readable(rest, name_of)
     _, team = give_kudos(session, ws, actor, receiver, text, now=now)
     return Reply(rm.kudos_reply(team_title(ws, team)))
 

@@ -37,7 +37,9 @@ from bot.chat.messages import (
 )
 from bot.config import Settings, Workspace
 from bot.people.roster import person_ref
+from bot.intake.cutoffs import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN, UNHAPPY_MAX
 from bot.reporting.scores import ScoreGroup, compute_scores, round_half_away
+from storage.db import count_if
 from storage.models import Case, CaseStep, Member, Shoutout, SurveyResponse
 
 log = logging.getLogger(__name__)
@@ -136,10 +138,6 @@ class DigestData:
         return not self.scores.responses and not self.cases.active and not self.shoutouts
 
 
-def _count_if(cond: Any) -> Any:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
 def _during(col: Any, start: datetime, end: datetime) -> Any:
     return and_(col >= start, col < end)
 
@@ -175,13 +173,13 @@ def _case_figures(s: Session, team: str, start: datetime, end: datetime) -> Case
     )
     in_sla = _closed_in_sla(c)
     row = s.execute(select(
-        _count_if(_during(c.opened_at, start, end)),
-        _count_if(_during(c.resolved_at, start, end)),
-        _count_if(_during(c.first_response_at, start, end)),
-        _count_if(and_(open_at_end, late_at_end)),
-        _count_if(and_(_during(c.resolved_at, start, end), c.resolved_at > c.resolve_due_at)),
-        _count_if(_during(c.loop_closed_at, start, end)),
-        _count_if(and_(_during(c.loop_closed_at, start, end), in_sla)),
+        count_if(_during(c.opened_at, start, end)),
+        count_if(_during(c.resolved_at, start, end)),
+        count_if(_during(c.first_response_at, start, end)),
+        count_if(and_(open_at_end, late_at_end)),
+        count_if(and_(_during(c.resolved_at, start, end), c.resolved_at > c.resolve_due_at)),
+        count_if(_during(c.loop_closed_at, start, end)),
+        count_if(and_(_during(c.loop_closed_at, start, end), in_sla)),
     ).where(c.team == team)).one()
     opened, resolved, responded, overdue_open, late, loops, loops_ok = (int(v) for v in row)
     # The week's cases only (not all of them): enough to take exact medians in Python on any database.
@@ -222,8 +220,8 @@ def _shorten(text: str, limit: int) -> tuple[str, int | None]:
 def _quotes(s: Session, team: str, start: datetime, end: datetime) -> list[CustomerQuote]:
     r = SurveyResponse.__table__.c
     nps = r.survey == "nps"
-    positive = or_(and_(nps, r.score >= 9), and_(~nps, r.score >= 4))
-    negative = or_(and_(nps, r.score <= 6), and_(~nps, r.score <= 2))
+    positive = or_(and_(nps, r.score >= PROMOTER_MIN), and_(~nps, r.score >= SATISFIED_MIN))
+    negative = or_(and_(nps, r.score <= DETRACTOR_MAX), and_(~nps, r.score <= UNHAPPY_MAX))
     base = (select(r.id, r.survey, r.score, r.comment)
             .where(r.team == team, _during(r.responded_at, start, end), r.comment.is_not(None),
                    func.length(func.trim(r.comment)) > 0)

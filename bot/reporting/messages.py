@@ -22,6 +22,7 @@ from bot.chat.messages import (
     bold,
     plain,
 )
+from bot.intake.surveys import nps_category, score_sentiment
 from bot.reporting.scores import delta
 
 from bot.reporting.digest import CHART_NOTE, CaseFigures, CustomerQuote, DigestData
@@ -128,9 +129,9 @@ def _case_fields(c: CaseFigures) -> Fields:
 def _quote_label(q: CustomerQuote) -> str:
     scale = {"nps": "0–10", "csat": "1–5", "ces": "1–5"}.get(q.survey, "")
     if q.survey == "nps":
-        kind = "promoter" if q.score >= 9 else ("passive" if q.score >= 7 else "detractor")
+        kind = nps_category(q.score).value
     else:
-        kind = "happy" if q.score >= 4 else ("neutral" if q.score == 3 else "unhappy")
+        kind = {"positive": "happy", "negative": "unhappy"}.get(score_sentiment(q.survey, q.score), "neutral")
     return f"— {q.survey.upper()} {q.score} ({scale}), {kind}"
 
 

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.intake.cutoffs import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -126,16 +128,17 @@ def scores_query(*, since: datetime | None = None, until: datetime | None = None
         conds.append(f"team IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
         params.update(zip(names, sorted(teams)))
     sql = (f"SELECT {f'{group} AS grp, ' if grouped else ''}survey, count(*) AS responses, "
-           "coalesce(sum(CASE WHEN score >= 9 THEN 1 ELSE 0 END), 0) AS high9, "
-           "coalesce(sum(CASE WHEN score <= 6 THEN 1 ELSE 0 END), 0) AS low6, "
-           "coalesce(sum(CASE WHEN score >= 4 THEN 1 ELSE 0 END), 0) AS high4 "
+           f"coalesce(sum(CASE WHEN score >= {PROMOTER_MIN} THEN 1 ELSE 0 END), 0) AS high9, "
+           f"coalesce(sum(CASE WHEN score <= {DETRACTOR_MAX} THEN 1 ELSE 0 END), 0) AS low6, "
+           f"coalesce(sum(CASE WHEN score >= {SATISFIED_MIN} THEN 1 ELSE 0 END), 0) AS high4 "
            f"FROM survey_response{' WHERE ' + ' AND '.join(conds) if conds else ''} "
            f"GROUP BY {f'{group}, ' if grouped else ''}survey")
     return sql, params
 
 
-def _groups(rows: Iterable[Sequence[Any]], by: GroupBy | None) -> list[ScoreGroup]:
-    """ScoreGroups from scores_query's rows."""
+def score_groups(rows: Iterable[Sequence[Any]], by: str | None) -> list[ScoreGroup]:
+    """ScoreGroups from rows of ([group,] survey, responses, high9, low6, high4), as scores_query and
+    count_columns count them; `by` names the group (None: one group, "survey": by survey kind)."""
     grouped = by is not None and by != "survey"
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -174,7 +177,16 @@ def compute_scores(engine: Engine, *, since: datetime | None = None, until: date
     stmt = text(sql).bindparams(*(bindparam(n, type_=UTCDateTime()) for n in ("since", "until") if n in params))
     # A read: never take SQLite's write lock, even when handed a writing session's bind.
     with engine.execution_options(cx_write=False).connect() as conn:
-        return _groups(conn.execute(stmt, params), by)
+        return score_groups(conn.execute(stmt, params), by)
+
+
+def count_columns(score: Any) -> list[Any]:
+    """The counts scores_query makes, as SQLAlchemy columns over `score`, for queries of other shapes
+    (scores by theme): high9 (NPS promoters), low6 (NPS detractors), high4 (CSAT satisfied, CES agree)."""
+    from storage.db import count_if
+
+    return [count_if(score >= PROMOTER_MIN).label("high9"), count_if(score <= DETRACTOR_MAX).label("low6"),
+            count_if(score >= SATISFIED_MIN).label("high4")]
 
 
 def sqlite_instant(dt: datetime) -> str:
@@ -187,7 +199,7 @@ def compute_scores_sqlite(conn: sqlite3.Connection, *, since: datetime | None = 
     """compute_scores on a plain sqlite3 connection to a database at head (see storage/revision.py)."""
     sql, params = scores_query(since=since, until=until, by=by)
     params = {k: sqlite_instant(v) if isinstance(v, datetime) else v for k, v in params.items()}
-    return _groups(conn.execute(sql, params).fetchall(), by)
+    return score_groups(conn.execute(sql, params).fetchall(), by)
 
 
 def scores_document(groups: list[ScoreGroup], *, since: str | None, until: str | None,

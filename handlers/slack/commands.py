@@ -12,6 +12,7 @@ from bot.errors import CxError
 from bot.machinery.runtime import Runtime
 from handlers.slack import render
 from handlers.slack.common import actor_of, tracked
+from handlers.slack.mentions import command_text
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
@@ -25,7 +26,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         user = body["user_id"]
 
         def run(session: Session) -> registry.Reply:
-            return registry.dispatch(session, rt.workspace, actor_of(session, user), text, now=rt.now())
+            line = command_text(session, text)
+            return registry.dispatch(session, rt.workspace, actor_of(session, user), line, now=rt.now())
 
         try:
             reply = await rt.after_ack(rt.transaction, run)

@@ -33,6 +33,7 @@ from botbuilder.schema.teams import (
 )
 from sqlmodel import Session, select
 
+from bot.chat import mentions
 from bot.console import registry as commands
 from bot.errors import BadInput, CxError
 from bot.chat.messages import Context, Form, Message, Section, bold, plain
@@ -96,7 +97,8 @@ def command_line(activity: Activity, people: dict[str, str] | None = None) -> st
             tokens.append(people[mid])
     # Whatever markup is left (a mention we could not resolve, formatting) is read as the words shown.
     text = _AT.sub(lambda m: m.group(1), text)
-    text = html.unescape(_TAGS.sub(" ", text)).replace("\xa0", " ")
+    # Typed text never carries a token's delimiters (bot/chat/mentions.py): only the adapter adds tokens.
+    text = mentions.clean(html.unescape(_TAGS.sub(" ", text)).replace("\xa0", " "))
     text = re.sub(r"\x00(\d+)\x00", lambda m: tokens[int(m.group(1))], text).strip()
     words = text.split(None, 1)
     if words and words[0].lower() in ("cx", "/cx", "@cx"):

@@ -14,6 +14,7 @@ import logging
 from botbuilder.schema import ChannelAccount
 from sqlmodel import Session, select
 
+from bot.chat import mentions
 from bot.config import Workspace
 from bot.errors import NotFound
 from bot.people.roles import Role
@@ -77,9 +78,6 @@ def actor_of(session: Session, ws: Workspace, account: ChannelAccount | None) ->
 
 
 def mention_token(member: Member) -> str:
-    """How a person @mentioned in a `cx …` command reaches the core's parser: `<@id>`, as Slack writes it.
-
-    The Slack id when the person has one (every command knows those), else the Teams id. No name:
-    the command line is split on spaces, and a name has them.
-    """
-    return f"<@{member.slack_user_id or member.teams_user_id}>"
+    """How a person @mentioned in a `cx …` command reaches the core: a member token (bot/chat/mentions.py)."""
+    assert member.id is not None
+    return mentions.person(member.id)
