@@ -17,6 +17,7 @@ COMMANDS = (
     "bot.console.commands",
     "bot.reporting.commands",
     "bot.recognition.shoutouts",
+    "bot.privacy.commands",
 )
 
 # Buttons, pickers and forms, for Slack and Teams alike (bot/chat/interactions.py)
@@ -26,6 +27,7 @@ ACTIONS = (
     "bot.console.actions",
     "bot.recognition.actions",
     "bot.assist.actions",
+    "bot.privacy.actions",
 )
 
 # Work done at an instant by `run-due` and the scheduler (bot/machinery/schedule.py)
@@ -35,6 +37,7 @@ DUE_JOBS = (
     "bot.recognition.shoutouts",
     "bot.recognition.csweek",
     "bot.assist.due",
+    "bot.privacy.due",
 )
 
 # Called for every newly stored survey response, in its transaction (bot/intake/hooks.py)

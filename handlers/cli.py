@@ -81,6 +81,9 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
     from bot.people.teams import effective_workspace
     from storage.db import session_scope
 
+    from bot.privacy import keys
+
+    keys.install(settings)  # intake refuses erased customers' answers; an erasure needs it
     ws = _workspace(settings)
     engine = _engine(settings.database_url)
     with session_scope(engine) as s:
@@ -167,6 +170,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     engine, ws = _prepare(settings)
     return cli_import.run(args, engine, ws)
+
+
+def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import cli_privacy
+
+    engine, ws = _prepare(settings)
+    return cli_privacy.run(args, engine, ws)
 
 
 def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
@@ -286,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--by", choices=["team", "touchpoint", "survey"], help="group the scores")
     sc.add_argument("--json", action="store_true", help="print one JSON object")
     sc.set_defaults(func=cmd_scores, without_settings=True)
+
+    pv = sub.add_parser("privacy", help="a customer's data: export it, or erase it everywhere (GDPR 15 and 17)")
+    from handlers import cli_privacy
+
+    cli_privacy.configure(pv)
+    pv.set_defaults(func=cmd_privacy)
 
     r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
     r.add_argument("--at", help="ISO-8601 instant (default: now)")

@@ -1,8 +1,7 @@
-"""Customers' data: erasure requests, what was erased, and the chat messages kept so they can be edited.
+"""Customers' data: erased identities, what was erased, and the chat messages kept so they can be edited.
 
-None of these tables holds a customer's identity or words once a request is done: an erased email or
-customer id is kept only as a keyed hash (bot/privacy/keys.py), and a request's email or customer id
-is cleared when the request is carried out.
+None of these tables holds a customer's identity or words: an erased email or customer id is kept
+only as a keyed hash (bot/privacy/keys.py).
 """
 
 from __future__ import annotations
@@ -43,14 +42,15 @@ class ResponseRedaction(SQLModel, table=True):
 
 
 class ErasureRequest(SQLModel, table=True):
-    """An erasure asked for (on the command line or in chat), carried out once, even across a crash."""
+    """An erasure asked for in chat, carried out by the next `run-due` (or the scheduler), once, even across
+    a crash; the email and customer id are cleared when it is done."""
 
     __tablename__ = "erasure_request"
     __table_args__ = (Index("ix_erasure_request_status", "status", "id"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     requested_by: Optional[int] = Field(default=None, foreign_key="member.id")
-    requested_via: str = Field(max_length=100, description="slack, teams or cli:<operating-system user>")
+    requested_via: str = Field(max_length=100, description="slack or teams")
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     email: Optional[str] = Field(default=None, max_length=320, description="cleared once the request is done")
     customer_id: Optional[str] = Field(default=None, max_length=200, description="cleared once the request is done")

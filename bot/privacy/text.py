@@ -161,11 +161,14 @@ def _gone_block(marker: str) -> dict[str, Any]:
     return {"kind": "context", "spans": [{"t": "text", "text": f"🔒 {marker}", "style": "italic"}]}
 
 
-def scrub(obj: Any, fp: Fingerprint, marker: str, *, own: bool = False) -> tuple[Any, bool]:
+def scrub(obj: Any, fp: Fingerprint, marker: str, *, own: bool = False,
+          every_quote: bool | None = None) -> tuple[Any, bool]:
     """`obj` (a stored message or any JSON) with every string that marks them replaced by `marker` and
     every quote of theirs (every quote, in their `own` messages) replaced by a line saying so.
+    `every_quote` (default: `own`) False keeps the quotes that are not theirs (removing only details).
     Returns (the new value, whether anything changed)."""
     changed = False
+    all_quotes = own if every_quote is None else (own and every_quote)
 
     def walk(node: Any, key: str | None = None) -> Any:
         nonlocal changed
@@ -179,7 +182,7 @@ def scrub(obj: Any, fp: Fingerprint, marker: str, *, own: bool = False) -> tuple
         if isinstance(node, dict):
             if node.get("kind") == "quote" and isinstance(node.get("text"), str):
                 text = node["text"]
-                if own or fp.quotes_them(text) or fp.mentions(text):
+                if all_quotes or fp.quotes_them(text) or fp.mentions(text, own=own):
                     changed = True
                     return _gone_block(marker)
             return {k: walk(v, k) for k, v in node.items()}
