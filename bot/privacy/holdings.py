@@ -101,7 +101,7 @@ class Holdings:
 
 
 def responses_of(session: Session, subject: Subject) -> list[SurveyResponse]:
-    return list(session.exec(select(SurveyResponse).where(subject.where()).order_by(SurveyResponse.id)))
+    return list(session.scalars(select(SurveyResponse).where(subject.where()).order_by(SurveyResponse.id)))
 
 
 def _chunks(ids: list[Any], n: int = 500) -> Iterator[list[Any]]:
@@ -128,12 +128,12 @@ def gather(session: Session, responses: list[SurveyResponse]) -> Holdings:
     h = Holdings(responses=responses)
     rids = h.response_ids
     for part in _chunks(rids):
-        h.cases += session.exec(select(Case).where(Case.response_id.in_(part)).order_by(Case.id)).all()  # type: ignore[attr-defined]
-        h.shoutouts += session.exec(select(Shoutout).where(Shoutout.response_id.in_(part))).all()  # type: ignore[union-attr]
+        h.cases += session.scalars(select(Case).where(Case.response_id.in_(part)).order_by(Case.id)).all()  # type: ignore[attr-defined]
+        h.shoutouts += session.scalars(select(Shoutout).where(Shoutout.response_id.in_(part))).all()  # type: ignore[union-attr]
     cids = h.case_ids
     for part in _chunks(cids):
-        h.steps += session.exec(select(CaseStep).where(CaseStep.case_id.in_(part)).order_by(CaseStep.id)).all()  # type: ignore[attr-defined]
-        h.events += session.exec(select(CaseEvent).where(CaseEvent.case_id.in_(part)).order_by(CaseEvent.id)).all()  # type: ignore[attr-defined]
+        h.steps += session.scalars(select(CaseStep).where(CaseStep.case_id.in_(part)).order_by(CaseStep.id)).all()  # type: ignore[attr-defined]
+        h.events += session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(part)).order_by(CaseEvent.id)).all()  # type: ignore[attr-defined]
     for table in other_tables():
         link = _link_column(table)
         if link is None or not table.primary_key.columns:

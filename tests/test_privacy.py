@@ -1,0 +1,166 @@
+"""A customer's request to see or erase their data: export (everything, and only theirs), erase everywhere
+it went (every table, the outbox and inbox, the Slack messages that showed them), scores unchanged, and
+their old answers not taken in again."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.errors import ConfigError
+from bot.intake.csv_import import import_csv
+from bot.privacy import keys
+from bot.privacy.erase import erase
+from bot.privacy.export import export
+from bot.privacy.holdings import Subject
+from storage.models import AuditEntry, Case, InboxItem, OutboxMessage, SurveyResponse
+from storage.models_privacy import ErasedIdentity
+from tests.harness import CxHarness, text_of
+from tests.privacy_seed import (COMMENT, CUSTOMER_ID, EMAIL, ENV, KEY, NAME, OTHER_COMMENT, OTHER_EMAIL,
+                                OTHER_NAME, SECRETS, WORDS, all_scores, copies_elsewhere, dump, found_in,
+                                other_body, post_webhook, rows, webhook_body, work_the_case)
+
+
+async def seeded(cx: CxHarness) -> tuple[int, int]:
+    """Dana's detractor answer through the webhook, worked in chat and quoted elsewhere; Omar's answer too."""
+    status, body = await post_webhook(cx.url, webhook_body())
+    assert status == 202, body
+    dana_case = body["case_id"]
+    status, other = await post_webhook(cx.url, other_body())
+    assert status == 202
+    await cx.deliver()
+    await cx.click("U0ALICE", cx.alert(dana_case), "case_take")  # an inbox row quoting the alert, a DM
+    work_the_case(cx.engine, cx.ws, dana_case)
+    copies_elsewhere(cx.engine, body["response_id"], dana_case)
+    await cx.deliver()
+    return body["response_id"], dana_case
+
+
+def slack_texts(cx: CxHarness) -> list[str]:
+    channels = ["C0SUPPORT", "C0BILLING", "C0DELIVERY"] + [c for u in ("U0ALICE", "U0MANAGER", "U0BOB")
+                                                          if (c := cx.slack.dm_channel(u))]
+    return [text_of(m) for ch in channels for m in cx.slack.messages(ch)]
+
+
+async def test_an_export_holds_everything_about_the_customer_and_nothing_about_anyone_else(engine):
+    async with CxHarness(engine, env=ENV) as cx:
+        response_id, case_id = await seeded(cx)
+        doc = export(engine, Subject.of(email=EMAIL.upper()))
+        text = json.dumps(doc, ensure_ascii=False)
+        assert [r["id"] for r in doc["responses"]] == [response_id]
+        assert doc["responses"][0]["raw"]["customer"]["phone"] == "+44 7700 900461", "the raw body, as received"
+        assert doc["responses"][0]["comment"] == COMMENT
+        assert [c["id"] for c in doc["cases"]] == [case_id]
+        assert [s["step"] for s in doc["cases"][0]["steps"]] == ["respond"]
+        assert {"opened", "taken", "step"} <= {e["kind"] for e in doc["cases"][0]["history"]}
+        assert any(NAME in s["text"] for s in doc["stories"]) and any(NAME in s["text"] for s in doc["shoutouts"])
+        assert {a["subject"] for a in doc["assistant"]} >= {f"case:{case_id}", "digest:support:2026-11-23"}
+        posted = {(m["channel"], m["kind"]) for m in doc["chat"]}
+        assert ("C0SUPPORT", "channel message") in posted and ("C0SUPPORT", "channel message (thread reply)") in posted
+        assert any(m["kind"] == "direct message" for m in doc["chat"]), "the owner's DM showed her name"
+        assert all(m["message"] for m in doc["chat"]), "each with its Slack reference"
+        for other in (OTHER_NAME, OTHER_EMAIL, OTHER_COMMENT):
+            assert other not in text
+        by_id = export(engine, Subject.of(customer_id=CUSTOMER_ID))
+        assert [r["id"] for r in by_id["responses"]] == [response_id]
+        assert export(engine, Subject.of(email="nobody@example.org"))["responses"] == []
+
+
+async def test_an_erased_customer_is_in_no_table_and_no_slack_message_and_scores_do_not_move(engine):
+    async with CxHarness(engine, env=ENV) as cx:
+        response_id, case_id = await seeded(cx)
+        assert found_in(dump(engine)) == list(SECRETS), "the seed put every secret in the database"
+        assert any(NAME in t for t in slack_texts(cx)) and any(WORDS[:40] in t for t in slack_texts(cx))
+        with Session(engine) as s:
+            omar_before = s.exec(select(SurveyResponse).where(SurveyResponse.external_id == "r-omar")).one()
+        scores = all_scores(engine)
+        updates_before = len(cx.slack.calls_to("chat.update"))
+
+        result = erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
+        await cx.deliver()
+
+        assert found_in(dump(engine)) == [], "no name, email, phone, customer id or words left anywhere"
+        assert all(found_in(t) == [] for t in slack_texts(cx)), "every Slack message that showed her was edited"
+        assert any("details erased on request" in t for t in slack_texts(cx))
+        edits = cx.slack.calls_to("chat.update")[updates_before:]
+        assert len(edits) >= 3, "the alert, the owner's DM and the thread reply quoting her"
+        assert all_scores(engine) == scores, "every figure is unchanged"
+        with Session(engine) as s:
+            r = s.get(SurveyResponse, response_id)
+            assert (r.survey, r.score, r.touchpoint, r.team) == ("nps", 2, "phone", "support")
+            assert r.customer_name is None and r.customer_email is None and r.comment is None
+            assert s.get(Case, case_id).status == "in_progress"
+            omar = s.exec(select(SurveyResponse).where(SurveyResponse.external_id == "r-omar")).one()
+            assert (omar.customer_name, omar.comment, omar.raw) == (omar_before.customer_name, OTHER_COMMENT,
+                                                                    omar_before.raw), "another customer is untouched"
+            audit = s.exec(select(AuditEntry).where(AuditEntry.action == "privacy.erase")).one()
+        assert audit.id == result.audit_id and audit.new["counts"]["responses"] == 1
+        assert found_in(json.dumps(audit.new) + audit.target) == [], "the audit log says how many, never what"
+        assert result.counts["messages_edited"] >= 1 and result.counts["inbox_rows"] >= 1
+
+        again = erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
+        await cx.deliver()
+        assert not again.found and "messages_edited" not in again.counts, "a second erasure finds nothing to do"
+
+
+async def test_a_retried_webhook_and_a_reimported_csv_do_not_bring_an_erased_customer_back(engine, tmp_path: Path):
+    async with CxHarness(engine, env=ENV) as cx:
+        await seeded(cx)
+        erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
+        await cx.deliver()
+        posts = len(cx.slack.calls_to("chat.postMessage"))
+
+        status, body = await post_webhook(cx.url, webhook_body())
+        assert (status, body["status"]) == (200, "erased")
+        status, body = await post_webhook(cx.url, webhook_body("r-dana-resent-under-a-new-id", email=EMAIL.upper()))
+        assert (status, body["status"]) == (200, "erased"), "her earlier answer under another id is hers too"
+
+        csv = tmp_path / "export.csv"
+        csv.write_text("id,survey,score,comment,customer_id,customer_name,customer_email,touchpoint,responded_at\n"
+                       f"c-1,nps,2,\"{COMMENT}\",,{NAME},{EMAIL},phone,2026-11-24T09:30:00Z\n"
+                       f"c-2,nps,9,fine,{CUSTOMER_ID},,,phone,2026-11-20T09:30:00Z\n"
+                       "c-3,nps,9,Great service,,Someone Else,someone@example.com,phone,2026-11-20T09:30:00Z\n")
+        report = import_csv(engine, cx.ws, csv)
+        assert (report.imported, report.rejected) == (1, 2)
+        assert [e.line for e in report.errors] == [2, 3]
+        assert all("erased on request" in e.reason for e in report.errors)
+        await cx.deliver()
+        assert found_in(dump(engine)) == [] and len(cx.slack.calls_to("chat.postMessage")) == posts
+
+        # A new answer, given after the erasure, is new data: stored as usual.
+        cx.clock.now += timedelta(days=2)
+        status, body = await post_webhook(cx.url, webhook_body("r-dana-new", responded_at=(
+            cx.clock.now - timedelta(hours=1)).isoformat()))
+        assert (status, body["status"]) == (202, "stored")
+
+
+async def test_the_outbox_and_inbox_keep_no_copy_of_an_erased_customer(engine):
+    async with CxHarness(engine, env=ENV) as cx:
+        await seeded(cx)
+        erase(engine, cx.ws, Subject.of(customer_id=CUSTOMER_ID), actor_id=None, via="cli:test")
+        await cx.deliver()
+        for row in rows(engine, OutboxMessage):
+            assert found_in(json.dumps(row.payload)) == [], row.dedupe_key
+        for item in rows(engine, InboxItem):
+            assert found_in(item.body) == [], item.kind
+
+
+async def test_erasing_needs_the_key_and_remembers_only_keyed_hashes(engine):
+    async with CxHarness(engine, env=ENV) as cx:
+        await seeded(cx)
+        keys.install(None)
+        with pytest.raises(keys.MissingKey, match="CXLOOP_PRIVACY_KEY"):
+            erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
+        assert found_in(dump(engine)) != [], "nothing was erased without the key"
+        with pytest.raises(ConfigError, match="too short"):
+            keys.from_text("short")
+        keys.install(cx.settings)
+        erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
+        digests = {r.digest for r in rows(engine, ErasedIdentity)}
+        key = keys.from_text(KEY)
+        assert digests == {key.digest("email", EMAIL), key.digest("customer_id", CUSTOMER_ID)}
+        assert keys.from_text("another-key-" + "9" * 40).digest("email", EMAIL) not in digests
