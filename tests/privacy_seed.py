@@ -43,6 +43,16 @@ def webhook_body(ext: str = "r-dana", *, email: str = EMAIL, responded_at: str =
                        "touchpoint": "phone", "responded_at": responded_at}).encode()
 
 
+def dana_response(ext: str = "r-dana") -> Any:
+    """Her answer as a parsed response (for record_response)."""
+    from bot.intake.surveys import build_response
+
+    return build_response({"source": "generic", "external_id": ext, "survey": "nps", "score": 2, "comment": COMMENT,
+                           "customer_name": NAME, "customer_email": EMAIL, "customer_id": CUSTOMER_ID,
+                           "touchpoint": "phone", "responded_at": "2026-11-24T09:30:00Z",
+                           "raw": {"customer": {"phone": PHONE}}})
+
+
 def other_body() -> bytes:
     return json.dumps({"id": "r-omar", "survey": "nps", "score": 1, "comment": OTHER_COMMENT,
                        "customer": {"name": OTHER_NAME, "email": OTHER_EMAIL}, "touchpoint": "phone",
