@@ -133,8 +133,14 @@ async def test_retention_windows_erase_exactly_what_is_older_than_them(engine):
         assert "Comment of details-gone" in text_of(cx.alert(case_of["details-gone"]))
         assert "Comment of all-gone" not in text_of(cx.alert(case_of["all-gone"]))
         assert "all-gone@example.org" not in dump(engine) and "Comment of all-gone" not in dump(engine)
-        again = await run_due(engine, ws, cx.settings, at=now, deliverer=cx.deliverer)
+        same_hour = await run_due(engine, ws, cx.settings, at=now, deliverer=cx.deliverer)
+        assert "expired" not in same_hour, "once an hour"
+        cx.clock.now = now + timedelta(hours=1)
+        again = await run_due(engine, ws, cx.settings, at=cx.clock.now, deliverer=cx.deliverer)
         assert "expired" not in again, "nothing is left to expire"
+        cx.clock.now = now + timedelta(days=5, hours=1)
+        later = await run_due(engine, ws, cx.settings, at=cx.clock.now, deliverer=cx.deliverer)
+        assert later["expired"] == {"raw_bodies": 1}, "the fresh one's raw body, now 10 days old"
 
 
 @pytest.mark.parametrize("windows, error", [

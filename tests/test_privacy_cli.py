@@ -59,3 +59,25 @@ def test_every_table_says_how_it_treats_customers_data():
 
     missing = sorted(set(SQLModel.metadata.tables) - set(TABLES))
     assert not missing, f"say in bot/privacy/holdings.py TABLES how these tables hold customers' data: {missing}"
+
+
+def test_reimporting_the_same_csv_after_an_erasure_rejects_her_rows_and_keeps_the_rest(engine, tmp_path):
+    from bot.intake.csv_import import import_csv
+    from bot.privacy.erase import erase
+    from bot.privacy.holdings import Subject
+    from tests.privacy_seed import install_key
+
+    install_key()
+    ws = load_workspace()
+    with session_scope(engine) as s:
+        sync_workspace(s, ws)
+    csv = tmp_path / "responses.csv"
+    csv.write_text("id,survey,score,comment,customer_id,customer_name,customer_email,touchpoint,responded_at\n"
+                   f"c-1,nps,2,Slow refund,,{NAME},,phone,2026-11-24T09:30:00Z\n"
+                   f"c-2,csat,5,Lovely,{CUSTOMER_ID},,,phone,2026-11-20T09:30:00Z\n"
+                   "c-3,nps,9,Great service,,Someone Else,someone@example.com,phone,2026-11-20T09:30:00Z\n")
+    assert import_csv(engine, ws, csv).imported == 3
+    erase(engine, ws, Subject.of(customer_id=CUSTOMER_ID), actor_id=None, via="cli:test")
+    again = import_csv(engine, ws, csv)
+    assert (again.imported, again.duplicate, again.rejected) == (0, 2, 1), "the others are plain duplicates"
+    assert again.errors[0].line == 3 and "erased on request" in again.errors[0].reason

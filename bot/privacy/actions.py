@@ -60,7 +60,10 @@ def confirmed(session: Session, sub: Submission) -> Outcome:
     _admin(sub.actor)
     if str(sub.values.get("confirm") or "").strip().upper() != WORD:
         raise BadInput(f"Type {WORD} to confirm the erasure.", field="confirm")
-    keys.require("Erasing a customer's data")
+    try:
+        keys.require("Erasing a customer's data")
+    except keys.MissingKey as exc:
+        raise BadInput(f"cxloop is not set up for erasures yet: {exc}", field="confirm") from None
     subject = _subject(sub.meta)
     req = queue(session, subject, actor_id=sub.actor.id, via=sub.place.platform if sub.place else "chat")
     return f"🔒 Erasure request #{req.id} for {shown(subject)} is queued; I'll message you when it is done."
