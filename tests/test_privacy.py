@@ -164,3 +164,38 @@ async def test_erasing_needs_the_key_and_remembers_only_keyed_hashes(engine):
         key = keys.from_text(KEY)
         assert digests == {key.digest("email", EMAIL), key.digest("customer_id", CUSTOMER_ID)}
         assert keys.from_text("another-key-" + "9" * 40).digest("email", EMAIL) not in digests
+
+
+async def test_edits_that_slack_refuses_at_first_are_retried_until_every_message_is_clean(engine):
+    async with CxHarness(engine, env=ENV) as cx:
+        await seeded(cx)
+        erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
+        cx.slack.fail_next("chat.update", status=500, times=3)
+        await cx.deliver()
+        assert any(found_in(t) for t in slack_texts(cx)), "Slack refused the first edits"
+        for _ in range(6):
+            cx.clock.now += timedelta(minutes=5)
+            await cx.deliver()
+        assert all(found_in(t) == [] for t in slack_texts(cx)), "the outbox retried every refused edit"
+
+
+async def test_a_chat_erasure_whose_run_died_part_way_is_finished_by_the_next_run(engine):
+    from bot.privacy.requests import carry_out, queue
+    from storage.db import session_scope
+    from storage.models_privacy import ErasureRequest
+
+    async with CxHarness(engine, env=ENV) as cx:
+        await seeded(cx)
+        with session_scope(engine) as s:
+            req = queue(s, Subject.of(email=EMAIL), actor_id=None, via="slack")
+            # A run leased it, did the erasure and died before marking it done.
+            s.get(ErasureRequest, req.id).locked_until = cx.clock.now + timedelta(minutes=15)
+            s.get(ErasureRequest, req.id).attempts = 1
+        erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="slack")
+        assert carry_out(engine, cx.ws, cx.clock.now) == 0, "its lease still holds"
+        assert carry_out(engine, cx.ws, cx.clock.now + timedelta(minutes=16)) == 1, "taken up again"
+        await cx.deliver()
+        with Session(engine) as s:
+            done = s.get(ErasureRequest, req.id)
+        assert (done.status, done.email, done.attempts) == ("done", None, 2)
+        assert found_in(dump(engine)) == [] and all(found_in(t) == [] for t in slack_texts(cx))
