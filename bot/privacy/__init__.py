@@ -4,7 +4,9 @@
 - text.py: what identifies a customer in free text, and scrubbing it out of messages and payloads;
 - holdings.py: everything held about one customer (or a batch of responses), found in every table;
 - chat.py: the chat messages that showed them (the outbox), edited through the outbox; the inbox;
-- erase.py: erasure requests, carried out once; export.py: the JSON document; retention.py: windows;
-- guard.py: intake refuses an erased customer's old answers; visibility.py: who sees contact details;
-- commands.py, actions.py, due.py: `/cx privacy erase`, its confirmation form, the due jobs.
+- erase.py: erasing, on request or for a retention window; export.py: the JSON document;
+- retention.py: the windows (run by bot/machinery/housekeeping.py); guard.py: intake refuses an erased
+  customer's old answers; visibility.py: who sees full contact details;
+- commands.py, actions.py, requests.py, due.py: `/cx privacy erase`, its confirmation dialog, the
+  queued request and the due job that carries it out.
 """

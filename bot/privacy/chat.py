@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
 from bot.machinery.outbox import enqueue
@@ -36,7 +36,6 @@ class ChatCounts:
     messages_edited: int = 0
     outbox_rows: int = 0
     inbox_rows: int = 0
-    edited: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)  # platform, key, channel, ref
 
 
 def _rows(engine: Engine, model: Any, columns: list[Any], where: Any = None) -> Iterable[Any]:
@@ -97,7 +96,6 @@ def scrub_outbox(engine: Engine, fp: Fingerprint, case_ids: set[int], marker: st
             enqueue(s, key=f"{key}:privacy:{stamp}", platform=platform, action="update", target=target,
                     message=new_payloads[newest], anchor_key=key, case_id=case_id)
             out.messages_edited += 1
-            out.edited.append((platform, key, None, None))
     return out
 
 
@@ -149,9 +147,3 @@ def mark_customer_messages(session: Session, rows: list[tuple[Any, ...]]) -> int
             session.add(CustomerMessage(outbox_id=rid))
     session.flush()
     return len(ids) - len(have)
-
-
-def unmark(session: Session, outbox_ids: list[int]) -> None:
-    for part in range(0, len(outbox_ids), 500):
-        session.execute(delete(CustomerMessage).where(CustomerMessage.outbox_id.in_(outbox_ids[part:part + 500])))
-

@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel
 from bot.cases.notify import refresh_alert
 from bot.config import Workspace
 from bot.privacy import chat, keys
-from bot.privacy.holdings import (Holdings, Subject, fingerprint, gather, mentioned, responses_of,
+from bot.privacy.holdings import (NOTE_KEYS, Holdings, Subject, fingerprint, gather, mentioned, responses_of,
                                   text_columns)
 from bot.privacy.text import ERASED, Fingerprint, scrub, scrub_text
 from storage.db import session_scope
@@ -59,8 +59,6 @@ def _scrub_json(value: Any, fp: Fingerprint, marker: str, *, own: bool, whole: b
     if value is None:
         return value
     if whole and isinstance(value, dict):
-        from bot.privacy.holdings import NOTE_KEYS
-
         value = {k: (marker if k in NOTE_KEYS and isinstance(v, str) and v else v) for k, v in value.items()}
     return scrub(value, fp, marker, own=own)[0]
 
