@@ -66,7 +66,7 @@ METHOD_SCOPES: dict[str, list[tuple[str, ...]]] = {
 }
 
 # The `/cx` subcommands from DESIGN.md, which the usage hint lists.
-SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role"}
+SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role", "privacy"}
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,9 @@ async def test_an_erased_customer_is_in_no_table_and_no_slack_message_and_scores
         with Session(engine) as s:
             omar_before = s.exec(select(SurveyResponse).where(SurveyResponse.external_id == "r-omar")).one()
         scores = all_scores(engine)
+        await cx.sender.home_opened("U0ALICE")
+        await cx.deliver()
+        assert NAME in json.dumps(cx.slack.home_views["U0ALICE"]), "her App Home shows the kudos naming Dana"
         updates_before = len(cx.slack.calls_to("chat.update"))
 
         result = erase(engine, cx.ws, Subject.of(email=EMAIL), actor_id=None, via="cli:test")
@@ -86,6 +89,7 @@ async def test_an_erased_customer_is_in_no_table_and_no_slack_message_and_scores
         assert found_in(dump(engine)) == [], "no name, email, phone, customer id or words left anywhere"
         assert all(found_in(t) == [] for t in slack_texts(cx)), "every Slack message that showed her was edited"
         assert any("details erased on request" in t for t in slack_texts(cx))
+        assert found_in(json.dumps(cx.slack.home_views["U0ALICE"])) == [], "the App Home was published again"
         edits = cx.slack.calls_to("chat.update")[updates_before:]
         assert len(edits) >= 3, "the alert, the owner's DM and the thread reply quoting her"
         assert all_scores(engine) == scores, "every figure is unchanged"

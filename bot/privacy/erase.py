@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import Engine, Table, delete, select, update
 from sqlmodel import Session, SQLModel
 
-from bot.cases.notify import refresh_alert
+from bot.cases.notify import refresh_alert, refresh_homes
 from bot.config import Workspace
+from bot.people.roster import team_managers, team_members
 from bot.privacy import chat, keys
 from bot.privacy.holdings import (NOTE_KEYS, Holdings, Subject, fingerprint, gather, mentioned, responses_of,
                                   text_columns)
@@ -223,6 +224,11 @@ def erase_responses(engine: Engine, ws: Workspace, response_ids: list[int], *, p
                 if case is not None:
                     refresh_alert(s, ws, case)
         counts["alerts_edited"] = len(h.case_ids)
+    if counts.get("shoutouts") or counts.get("shoutout"):
+        # The App Home shows shout-outs (which may quote them): published again from what is left.
+        with session_scope(engine) as s:
+            for team in [t.key for t in ws.teams]:
+                refresh_homes(s, [*team_members(s, team), *team_managers(s, team)])
     counts["inbox_rows"] = chat.scrub_inbox(engine, fp, marker)
     return {k: v for k, v in counts.items() if v}
 
