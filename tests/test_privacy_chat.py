@@ -166,3 +166,29 @@ async def test_full_contact_details_only_for_the_owner_and_the_teams_managers(en
         colleague = json.dumps((await cx.command("U0BOB", "case 1")).json(), ensure_ascii=False)
         assert EMAIL in owner and EMAIL in manager
         assert EMAIL not in colleague and "d…@example.org" in colleague
+
+
+async def test_an_admin_erases_a_customer_from_teams_through_the_dialog(engine):
+    from tests.teams_harness import PEOPLE, dialog_card
+
+    admin = PEOPLE["U0ADMIN"][0]
+    async with TeamsHarness(engine) as cx:
+        install_key()
+        await cx.install()
+        chat = await cx.teams.install_personal(cx.bot_url, admin)
+        record_response(engine, cx.ws, dana_response())
+        await cx.deliver()
+        assert NAME in teams_text(cx.alert(1))
+        status, _ = await cx.teams.message(cx.bot_url, admin, f"cx privacy erase {EMAIL}", conversation=chat)
+        assert status == 200
+        await cx.deliver()
+        reply = [a for a in cx.teams.activities(chat) if "Erase the data of" in teams_text(a)][-1]
+        assert EMAIL not in teams_text(reply) and "d…@example.org" in teams_text(reply)
+        dialog = await cx.click(admin, reply, "Erase…")
+        assert "Type ERASE to confirm" in json.dumps(dialog_card(dialog))
+        assert await cx.submit(admin, dialog, {"confirm": "ERASE"}, reply) is not None
+        summary = await run_due(engine, cx.ws, cx.settings, at=cx.clock.now, deliverer=cx.deliverer)
+        assert summary["queued"]["privacy_erasures"] == 1
+        await cx.deliver()
+        assert found_in(teams_text(cx.alert(1))) == [] and found_in(dump(engine)) == []
+        assert any("is done" in teams_text(a) for a in cx.teams.activities(chat))
