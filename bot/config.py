@@ -10,7 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 # Their home before bot/settings.py: many import them from here.
 from bot.errors import ConfigError  # noqa: F401
@@ -254,23 +255,30 @@ class Improvements(_Strict):
 
 
 class Retention(_Strict):
-    """How long cxloop keeps the records of its own work once that work is finished."""
+    """How long cxloop keeps things: the records of its own work, and customers' data (off when absent)."""
 
     delivery: timedelta = Field(
         default=timedelta(days=14),
         description="handled inbox items, finished outbox rows and processed event ids (at least 1d)")
+    customer_details: timedelta | None = Field(
+        default=None, description="customers' names, emails and customer ids (and the raw bodies holding them)")
+    comments: timedelta | None = Field(
+        default=None, description="customers' comments, the notes on their cases, and every copy of them")
+    raw_bodies: timedelta | None = Field(default=None, description="the survey tools' raw webhook bodies and CSV extras")
 
-    @field_validator("delivery", mode="before")
+    @field_validator("delivery", "customer_details", "comments", "raw_bodies", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
+    def _duration(cls, v: Any) -> timedelta | None:
+        return None if v is None else parse_duration(v)
 
-    @field_validator("delivery")
+    @field_validator("delivery", "customer_details", "comments", "raw_bodies")
     @classmethod
-    def _at_least_a_day(cls, v: timedelta) -> timedelta:
-        # Slack and the survey tools retry a delivery for hours: its event id must outlive that.
-        if v < timedelta(days=1):
-            raise ValueError(f"{format_duration(v)} is too short; keep delivery records at least 1d")
+    def _at_least_a_day(cls, v: timedelta | None, ctx: ValidationInfo) -> timedelta | None:
+        what = "delivery records" if ctx.field_name == "delivery" else "them"
+        # Slack and the survey tools retry a delivery for hours: its event id must outlive that (and
+        # a customer's details are needed at least until their case is looked at).
+        if v is not None and v < timedelta(days=1):
+            raise ValueError(f"{format_duration(v)} is too short; keep {what} at least 1d")
         return v
 
 

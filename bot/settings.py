@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     cxloop_assist: str = "on"
+    # The secret erased customers are remembered under (bot/privacy/keys.py): a keyed hash of their email
+    # and customer id, so a leaked database cannot be tested against guessed emails. Never change it.
+    cxloop_privacy_key: str | None = None
 
 
 def load_settings() -> Settings:

@@ -18,6 +18,7 @@ COMMANDS = (
     "bot.reporting.commands",
     "bot.recognition.shoutouts",
     "bot.improvement.commands",
+    "bot.privacy.commands",
 )
 
 # Buttons, pickers and forms, for Slack and Teams alike (bot/chat/interactions.py)
@@ -29,6 +30,7 @@ ACTIONS = (
     "bot.assist.actions",
     "bot.followup.actions",
     "bot.improvement.actions",
+    "bot.privacy.actions",
 )
 
 # Work done at an instant by `run-due` and the scheduler (bot/machinery/schedule.py)
@@ -42,6 +44,7 @@ DUE_JOBS = (
     "bot.followup.nudges",
     "bot.followup.outgoing",
     "bot.improvement.jobs",
+    "bot.privacy.due",
 )
 
 # Called for every newly stored survey response, in its transaction (bot/intake/hooks.py)

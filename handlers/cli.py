@@ -81,6 +81,9 @@ def _prepare(settings: Settings, *, effective: bool = True):  # type: ignore[no-
     from bot.people.teams import effective_workspace
     from storage.db import session_scope
 
+    from bot.privacy import keys
+
+    keys.install(settings)  # intake refuses erased customers' answers; an erasure needs it
     ws = _workspace(settings)
     engine = _engine(settings.database_url)
     with session_scope(engine) as s:
@@ -182,6 +185,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if since and until and since >= until:
         raise UsageError("--since must be before --until")
     return cli_report.loops(args, engine, ws, since, until, iso)
+def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import cli_privacy
+
+    engine, ws = _prepare(settings)
+    return cli_privacy.run(args, engine, ws)
 
 
 def cmd_run_due(args: argparse.Namespace, settings: Settings) -> int:
@@ -350,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--team", help="only this team's (its key)")
     im.add_argument("--json", action="store_true", help="print one JSON object")
     im.set_defaults(func=cmd_improvements)
+    pv = sub.add_parser("privacy", help="a customer's data: export it, or erase it everywhere (GDPR 15 and 17)")
+    from handlers import cli_privacy
+
+    cli_privacy.configure(pv)
+    pv.set_defaults(func=cmd_privacy)
 
     r = sub.add_parser("run-due", help="do all work due at an instant, once (safe to repeat, for cron)")
     r.add_argument("--at", help="ISO-8601 instant (default: now)")

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.config import Settings, Workspace
-from bot.machinery.housekeeping import prune
+from bot.machinery.housekeeping import expire, prune
 from bot.machinery.outbox import Deliverer
 from bot.machinery.schedule import run_due_jobs
 from storage.types import utcnow
@@ -52,6 +52,13 @@ async def run_due(engine: Engine, ws: Workspace, settings: Settings, *, at: date
     except Exception as exc:  # housekeeping never stops delivery; the next run tries again
         log.exception("pruning finished work records failed")
         summary["pruned"] = f"failed: {exc!r}"[:300]
+    try:
+        expired = await asyncio.to_thread(expire, engine, ws, now=min(at, utcnow()))
+        if expired:
+            summary["expired"] = expired
+    except Exception as exc:  # the next run tries again; delivery goes on
+        log.exception("removing customers' data past its retention window failed")
+        summary["expired"] = f"failed: {exc!r}"[:300]
     if deliverer is None:
         from bot.machinery.runtime import Runtime
         from handlers.platforms import make_deliverer

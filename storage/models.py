@@ -370,3 +370,5 @@ class ResponseTheme(SQLModel, table=True):
 from storage.models_followup import *  # noqa: E402,F401,F403  (follow-ups, recovery, profiles)
 from storage.models_improvement import (  # noqa: E402,F401  (the outer loop's tables: registered with the metadata)
     HuddleDismissal, Improvement, ImprovementAction, ImprovementEvent, ImprovementMeasure, ImprovementOwner)
+from storage.models_privacy import (  # noqa: E402,F401  (customers' data: registered with the metadata)
+    CustomerMessage, ErasedIdentity, ErasureRequest, ResponseRedaction)

@@ -19,6 +19,7 @@ from bot.machinery import inbox
 from bot.machinery.outbox import enqueue
 from handlers.jobs import run_due
 from storage.db import session_scope
+from storage.models_privacy import CustomerMessage
 from storage.models import Case, InboxItem, OutboxMessage, ProcessedEvent
 from storage.types import utcnow
 from tests.conftest import TEST_NOW, cli_env
@@ -75,9 +76,17 @@ async def test_work_records_stay_bounded_over_a_simulated_month(engine):
         old = [o for o in rows if (o.sent_at or o.next_attempt_at) < cutoff]
         anchors = {f"slack:case:{c.id}:alert" for c in cases.values()} | {f"slack:{c.dm_key}" for c in cases.values()
                                                                           if c.dm_key}
-        assert {o.dedupe_key for o in old} - anchors == {"slack:test:parent"}, "the parent of a pending reply stays"
+        with Session(engine) as s:
+            kept_for_erasure = set(s.exec(select(CustomerMessage.outbox_id)))
+        quoting = {o.dedupe_key for o in old if o.id in kept_for_erasure}
+        # The digest and the weekly huddles quote customers' comments.
+        assert quoting == {"slack:digest:support:2026-11-16", "slack:huddle:support:2026-11-23",
+                           "slack:huddle:support:2026-11-30", "slack:huddle:support:2026-12-07"}, \
+            "a message quoting customers stays, to be edited on erasure"
+        assert {o.dedupe_key for o in old} - anchors - quoting == {"slack:test:parent"}, "the parent of a pending reply stays"
         assert next(o for o in rows if o.dedupe_key == "slack:test:reply").status == "pending"
-        assert len(old) <= 2 * len(cases) + 1, "of older messages, at most each case's alert and owner DM stay"
+        assert len(old) <= 2 * len(cases) + 1 + len(quoting), \
+            "of older messages, at most each case's alert and owner DM, and those quoting customers, stay"
         with Session(engine) as s:
             queued_ever = s.exec(select(func.max(OutboxMessage.id))).one()
         assert pruned_total["outbox"] == queued_ever - len(rows) > 300, "run-due reports what it deleted"

@@ -66,9 +66,9 @@ METHOD_SCOPES: dict[str, list[tuple[str, ...]]] = {
 }
 
 # The `/cx` subcommands README.md documents, which the usage hint lists.
-SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role"}
-
-SUBCOMMANDS |= {"huddle", "improve"}  # the outer loop's (README "The outer loop: huddles and improvements")
+SUBCOMMANDS = {"help", "mine", "case", "open", "overdue", "assign", "scores", "digest", "kudos", "team", "role",
+               "huddle", "improve",  # the outer loop's (README "The outer loop: huddles and improvements")
+               "privacy"}  # admins' erasure (README "Customers' data")
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,11 @@ def _case(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
     view = load_view(session, ws, cid)
     if not (actor.in_team(view.case.team) or view.case.owner_id == actor.id or actor.is_admin):
         raise NotAllowed(f"Case #{cid} belongs to the {view.case.team} team; only its members and managers can see it.")
-    blocks: list[Block] = [*cm.alert_message(view, mask=ws.mask_email).blocks[:-1], cm.checklist(view), Divider()]
+    from bot.privacy.visibility import sees_contact
+
+    # The answer is private to the asker; the full email only for the owner and the team's managers.
+    full = sees_contact(actor, view.case)
+    blocks: list[Block] = [*cm.alert_message(view, mask=not full).blocks[:-1], cm.checklist(view), Divider()]
     lines: list[Span] = []
     for ev, who in history(session, cid)[-25:]:
         lines += [cm.when(ev.at), plain(" "), *([Mention(person=who), plain(" ")] if who else []),

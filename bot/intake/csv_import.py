@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlmodel import Session
 
 from bot.cases.service import open_case
 from bot.config import Workspace
@@ -332,8 +333,31 @@ class _Run:
             self.flush(batch, lines, candidates)
             tick()
 
+    def without_erased(self, batch: list[tuple[Any, ...]], lines: list[int],
+                       candidates: list[str]) -> tuple[list[tuple[Any, ...]], list[int], list[str]]:
+        """The batch less the rows of customers erased on request (rejected, with the reason)."""
+        from bot.privacy import guard
+
+        with Session(self.engine) as session:
+            gone = guard.refused_rows(session, SOURCE, batch, self.decode_at)
+        if not gone:
+            return batch, lines, candidates
+        exts = {batch[i][1] for i in gone}
+        for i in sorted(gone):
+            self.report._reject(lines[i], guard.REASON, self.max_errors)
+        keep = [i for i in range(len(batch)) if i not in gone]
+        return [batch[i] for i in keep], [lines[i] for i in keep], [c for c in candidates if c not in exts]
+
+    def decode_at(self, stored: Any) -> datetime:
+        if isinstance(stored, datetime):
+            return stored
+        return datetime.fromisoformat(str(stored))
+
     def flush(self, batch: list[tuple[Any, ...]], lines: list[int], candidates: list[str]) -> None:
         """Store one batch and open its cases in one transaction."""
+        batch, lines, candidates = self.without_erased(batch, lines, candidates)
+        if not batch:
+            return
         try:
             try:
                 with session_scope(self.engine) as session:

@@ -14,6 +14,7 @@ from bot.config import Workspace
 from bot.cases.notify import publish_opened
 from bot.intake.hooks import hooks
 from bot.intake.surveys import ResponseIn
+from bot.privacy import guard
 from storage.db import session_scope
 from storage.models import Case, ProcessedEvent, SurveyResponse
 from storage.types import utcnow
@@ -25,10 +26,17 @@ class IntakeResult:
     case_id: int | None
     created: bool
     updated: bool = False
+    # An erased customer's earlier answer (bot/privacy/guard.py): not stored again.
+    erased: bool = False
 
     def as_dict(self) -> dict[str, object]:
+        if self.erased:
+            return {"response_id": None, "case_id": None, "status": "erased"}
         return {"response_id": self.response_id, "case_id": self.case_id,
                 "status": "stored" if self.created else ("updated" if self.updated else "duplicate")}
+
+
+ERASED = IntakeResult(None, None, created=False, erased=True)
 
 
 def _existing(session: Session, source: str, external_id: str) -> IntakeResult | None:
@@ -36,6 +44,8 @@ def _existing(session: Session, source: str, external_id: str) -> IntakeResult |
                                                        SurveyResponse.external_id == external_id)).first()
     if row is None:
         return None
+    if guard.erased_on_request(session, row):
+        return ERASED
     case_id = session.exec(select(Case.id).where(Case.response_id == row)).first()
     return IntakeResult(response_id=row, case_id=case_id, created=False)
 
@@ -51,6 +61,8 @@ def store_response(session: Session, ws: Workspace, r: ResponseIn, *, now: datet
     dup = _existing(session, r.source, r.external_id)
     if dup:
         return dup
+    if guard.refused(session, email=r.customer_email, customer_id=r.customer_id, responded_at=r.responded_at):
+        return ERASED
     row = SurveyResponse(source=r.source, external_id=r.external_id, survey=r.survey.value, score=r.score,
                          comment=r.comment, customer_id=r.customer_id, customer_name=r.customer_name,
                          customer_email=r.customer_email, touchpoint=r.touchpoint, team=ws.route(r.touchpoint),
@@ -100,6 +112,9 @@ def record_comment_update(engine: Engine, ws: Workspace, r: ResponseIn, *, event
                                                         SurveyResponse.external_id == r.external_id)).first()
         if row is None:
             result = store_response(session, ws, r, now=now)
+        elif guard.erased_on_request(session, row.id) or guard.comment_removed(session, row.id):
+            # A later edit of an erased answer, or of one whose comment's time is up: not taken in.
+            result = ERASED if guard.erased_on_request(session, row.id) else IntakeResult(row.id, None, created=False)
         else:
             changed = (r.comment or None) != (row.comment or None)
             if changed:

@@ -29,6 +29,10 @@ class Runtime:
             # One clock per process (storage/clock.py): the outbox, the inbox, the claims and the
             # table defaults must all read the same "now" as the handlers do.
             process_clock.install(clock)
+        # The erasure key (bot/privacy/keys.py): intake checks answers against erased customers with it.
+        from bot.privacy import keys
+
+        keys.install(settings)
         # Called after work is queued so the outbox worker wakes at once instead of at its next poll.
         self.on_queued: list[Callable[[], None]] = []
         # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
