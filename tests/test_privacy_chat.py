@@ -16,7 +16,7 @@ from bot.intake.surveys import build_response
 from bot.privacy.erase import erase
 from bot.privacy.holdings import Subject
 from handlers.jobs import run_due
-from standins.bot_connector import text_of as teams_text
+from standins.teams_cards import text_of as teams_text
 from storage.models import AuditEntry, SurveyResponse
 from storage.models_privacy import ErasureRequest
 from tests.harness import CxHarness, text_of
