@@ -113,10 +113,7 @@ def cmd_scores(args: argparse.Namespace, settings: Settings | None) -> int:
         zone: tzinfo = load_workspace(os.environ.get("CXLOOP_CONFIG") or None).zone
     else:
         zone = timezone.utc
-    since = parse_instant(args.since, zone, name="--since") if args.since else None
-    until = parse_instant(args.until, zone, name="--until") if args.until else None
-    if since and until and since >= until:
-        raise UsageError("--since must be before --until")
+    since, until = _period(args, zone)
     # A SQLite file already at head is read through the standard library's sqlite3: importing SQLAlchemy
     # alone would take longer than this whole command (bench/bench_cli_start.py). Anything else (PostgreSQL,
     # a new or older database) goes through SQLAlchemy, migrated first.
@@ -169,6 +166,15 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _period(args: argparse.Namespace, zone: tzinfo) -> tuple[datetime | None, datetime | None]:
+    """--since (inclusive) and --until (exclusive): a date in `zone` or an ISO-8601 instant each."""
+    since = parse_instant(args.since, zone, name="--since") if args.since else None
+    until = parse_instant(args.until, zone, name="--until") if args.until else None
+    if since and until and since >= until:
+        raise UsageError("--since must be before --until")
+    return since, until
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from handlers import cli_import
 
@@ -180,11 +186,10 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from handlers import cli_report
 
     engine, ws = _prepare(settings)
-    since = parse_instant(args.since, ws.zone, name="--since") if args.since else None
-    until = parse_instant(args.until, ws.zone, name="--until") if args.until else None
-    if since and until and since >= until:
-        raise UsageError("--since must be before --until")
+    since, until = _period(args, ws.zone)
     return cli_report.loops(args, engine, ws, since, until, iso)
+
+
 def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
     from handlers import cli_privacy
 
