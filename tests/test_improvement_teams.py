@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from handlers.jobs import run_due
+from standins.teams_cards import find_inputs
 from tests.improvement_data import DAY, HUDDLE_AT, PARCEL, WEEK, answer
 from tests.teams_harness import ALICE, BOB, MANAGER, SUPPORT, TeamsHarness, dialog_card, dialog_message, text_of
 
@@ -23,20 +24,7 @@ def _clock(process_clock) -> None:
 
 def input_types(card: Any) -> dict[str, str]:
     """Every input on a card: its id and its type."""
-    found: dict[str, str] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                found[node["id"]] = node["type"]
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return found
+    return {node["id"]: node["type"] for node in find_inputs(card)}
 
 
 async def tick(cx: TeamsHarness, at: datetime) -> None:

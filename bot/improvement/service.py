@@ -388,13 +388,21 @@ def require_action_worker(session: Session, actor: Actor, imp: Improvement, act:
                      f"{imp.team} team can {doing}.")
 
 
-def tick_action(session: Session, actor: Actor, action_id: int, *, now: datetime) -> ImprovementEvent:
+def _undone_action(session: Session, actor: Actor, action_id: int, *, open_for: str,
+                   work: str) -> tuple[ImprovementAction, Improvement]:
+    """A plan action not done yet, of an improvement still open (`open_for`: what cannot be done
+    otherwise), that the actor may work (`work`: what they may not do otherwise)."""
     act = get_action(session, action_id)
     imp = get(session, act.improvement_id)
-    require_open(imp, "tick its actions")
-    require_action_worker(session, actor, imp, act, "tick it")
+    require_open(imp, open_for)
+    require_action_worker(session, actor, imp, act, work)
     if act.done_at is not None:
         raise InvalidState(f"“{act.title}” is already done.")
+    return act, imp
+
+
+def tick_action(session: Session, actor: Actor, action_id: int, *, now: datetime) -> ImprovementEvent:
+    act, imp = _undone_action(session, actor, action_id, open_for="tick its actions", work="tick it")
     act.done_at, act.done_by = now, actor.id
     session.add(act)
     return record(session, imp, "action_done", actor, now, action=act.id, title=act.title)
@@ -402,12 +410,8 @@ def tick_action(session: Session, actor: Actor, action_id: int, *, now: datetime
 
 def snooze_action(session: Session, ws: Workspace, actor: Actor, action_id: int, *, until: datetime,
                   reason: str | None, now: datetime) -> ImprovementEvent:
-    act = get_action(session, action_id)
-    imp = get(session, act.improvement_id)
-    require_open(imp, "snooze its actions")
-    require_action_worker(session, actor, imp, act, "snooze its reminders")
-    if act.done_at is not None:
-        raise InvalidState(f"“{act.title}” is already done.")
+    act, imp = _undone_action(session, actor, action_id, open_for="snooze its actions",
+                              work="snooze its reminders")
     reason = _text(reason, field="reason", what="A reason", limit=MAX_NOTE)
     longest = ws.sla_for(imp.team).snooze_max if imp.team in {t.key for t in ws.teams} else ws.sla.snooze_max
     if until <= now:
