@@ -102,6 +102,10 @@ class InboxWorker(Worker):
     the item goes back to be retried.
     """
 
+    # Polled often for items other processes store. (In one process, the storing side hands them over
+    # at once: bot/machinery/inbox_writer.py.)
+    poll = 0.1
+
     def __init__(self, engine: Engine, handle: Handler, *, me: str | None = None, concurrency: int = 4):
         super().__init__()
         self.engine = engine
@@ -133,8 +137,3 @@ class InboxWorker(Worker):
 
             await asyncio.gather(*(run(i) for i in items))
             done += len(items)
-
-    async def run_forever(self, *, poll: float = 0.1) -> None:
-        """Handle items as other processes store them. (In one process, the storing side hands them
-        over at once: bot/machinery/inbox_writer.py.)"""
-        await super().run_forever(poll=poll)

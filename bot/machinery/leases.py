@@ -57,6 +57,7 @@ class Worker:
     stored, PostgreSQL notified) and at least every `poll` seconds (retries coming due, other replicas)."""
 
     what = "worker"
+    poll = 1.0  # seconds between passes when nothing wakes the worker
 
     def __init__(self) -> None:
         self.wake = asyncio.Event()
@@ -70,7 +71,8 @@ class Worker:
     async def drain(self) -> int:
         raise NotImplementedError
 
-    async def run_forever(self, *, poll: float) -> None:
+    async def run_forever(self, *, poll: float | None = None) -> None:
+        poll = self.poll if poll is None else poll
         self.loop = asyncio.get_running_loop()
         while True:
             self.wake.clear()  # before the pass: work arriving during it wakes the next one

@@ -476,7 +476,3 @@ class Deliverer(Worker):
 
         await asyncio.to_thread(_finish, self.engine, row.id, self.me, then=then, **values)
         return _Outcome(wait=exc.after) if exc.after is not None else DONE
-
-    async def run_forever(self, *, poll: float = 1.0) -> None:
-        """Deliver as work arrives (woken by `nudge`) and at least every `poll` seconds."""
-        await super().run_forever(poll=poll)
