@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
-from bot.privacy.holdings import Subject, fingerprint, gather, mentioned, responses_of
+from bot.privacy.holdings import Holdings, Subject, fingerprint, gather, mentioned, responses_of
 from bot.privacy.text import Fingerprint, scrub
 from storage.models import AssistResult, CaseNudge, OutboxMessage, ResponseTheme, Shoutout, Story
 from storage.types import utcnow
@@ -45,7 +45,7 @@ def _posted(engine: Engine, fp: Fingerprint, case_ids: set[int]) -> list[dict[st
     return out
 
 
-def _feature_rows(s: Session, h: Any) -> dict[str, list[dict[str, Any]]]:
+def _feature_rows(s: Session, h: Holdings) -> dict[str, list[dict[str, Any]]]:
     """Their rows in other features' tables (follow-ups and their notes, recoveries...), whole."""
     out: dict[str, list[dict[str, Any]]] = {}
     for name, keys in sorted(h.linked.items()):
