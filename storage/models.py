@@ -111,6 +111,8 @@ class Member(SQLModel, table=True):
     tz_checked_at: Optional[datetime] = _at()
     role: str = Field(default="agent", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    home_opened_at: Optional[datetime] = Field(
+        default=None, sa_type=UTCDateTime, description="when they last opened the App Home: refreshes go to Homes in use")
 
 
 class TeamMembership(SQLModel, table=True):

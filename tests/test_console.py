@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import Session, select
 
@@ -201,6 +203,10 @@ async def test_app_home_for_an_agent_and_for_a_manager(engine):
         record_response(engine, cx.ws, detractor(1))
         record_response(engine, cx.ws, detractor(2))
         await cx.deliver()
+        for who in (AGENT, MANAGER):
+            await cx.sender.home_opened(who)
+        await cx.rt.wait_idle()
+        assert "You have no open cases" in str(cx.slack.home_views[AGENT]["blocks"])
         await cx.click(AGENT, cx.alert(1), "case_take")
         await cx.deliver()  # taking refreshes the Home of the new owner and of the team's managers
         agent = str(cx.slack.home_views[AGENT]["blocks"])
@@ -208,3 +214,27 @@ async def test_app_home_for_an_agent_and_for_a_manager(engine):
         assert "This week's scores" in agent and "Recent shout-outs" in agent
         manager = str(cx.slack.home_views[MANAGER]["blocks"])
         assert "Customer Support: unclaimed (1)" in manager and "#2" in manager
+
+
+async def test_only_homes_opened_in_the_last_day_are_refreshed_and_any_home_is_current_when_opened(engine):
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor(1))
+        record_response(engine, cx.ws, detractor(2))
+        await cx.deliver()
+        await cx.sender.home_opened(MANAGER)
+        await cx.rt.wait_idle()
+        published = len(cx.slack.calls_to("views.publish"))
+        cx.clock.now += timedelta(hours=25)  # the manager's Home was opened yesterday: not on screen now
+        await cx.click(AGENT, cx.alert(1), "case_take")
+        await cx.deliver()
+        assert len(cx.slack.calls_to("views.publish")) == published, "nobody is looking at a Home now"
+        assert AGENT not in cx.slack.home_views
+
+        await cx.sender.home_opened(AGENT)  # opened: built from the database as it is now
+        await cx.rt.wait_idle()
+        assert "Your cases (1)" in str(cx.slack.home_views[AGENT]["blocks"])
+        published = len(cx.slack.calls_to("views.publish"))
+        await cx.click(AGENT, cx.alert(2), "case_take")
+        await cx.deliver()  # the agent's Home is in use now: it follows the change; the manager's does not
+        assert [c.body["user_id"] for c in cx.slack.calls_to("views.publish")[published:]] == [AGENT]
+        assert "Your cases (2)" in str(cx.slack.home_views[AGENT]["blocks"])

@@ -130,7 +130,7 @@ async def test_an_item_that_cannot_be_handled_is_retried_then_marked_failed(engi
         assert "unreachable" in (item.last_error or "")
     for _ in range(inbox.MAX_ATTEMPTS):  # what the back-off would do over the next minute
         for it in inbox.claim(engine, worker.me, now=utcnow() + timedelta(minutes=10)):
-            await worker._one(it)
+            inbox.finish_many(engine, [await worker._one(it)], worker.me)
     with Session(engine) as s:
         [item] = s.exec(select(InboxItem))
     assert item.status == "failed" and item.attempts == inbox.MAX_ATTEMPTS

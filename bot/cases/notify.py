@@ -15,6 +15,7 @@ from bot.improvement.links import case_notes
 from bot.machinery.outbox import enqueue
 from bot.people.roster import person_ref
 from storage.models import Case, CaseEvent, Member
+from storage.types import utcnow
 
 
 def channel_targets(ws: Workspace, team: str) -> list[tuple[str, str]]:
@@ -144,10 +145,14 @@ def publish_comment_added(session: Session, ws: Workspace, case: Case) -> None:
 
 
 def refresh_homes(session: Session, members: list[Member | None]) -> None:
-    """Ask for these people's App Home to be re-published (built from the database when sent)."""
+    """Ask for these people's App Home to be re-published (built from the database when sent), for
+    those who opened it lately (bot/console/home.py `in_use`): anyone else's is built when they open it."""
+    from bot.console.home import in_use
+
     seen: set[int] = set()
+    now = utcnow()
     for m in members:
-        if m is None or m.id is None or m.id in seen:
+        if m is None or m.id is None or m.id in seen or not in_use(m, now):
             continue
         seen.add(m.id)
         for platform, user in member_targets(m):

@@ -29,7 +29,22 @@ from bot.reporting.scores import compute_scores
 from storage.models import Case, Member, Shoutout
 
 LIMIT = 20  # per list: the Home tab has room for 100 blocks in all
+# A Home opened this recently may still be on screen: changes re-publish it. Anyone else's Home is
+# built when they next open it (Slack sends app_home_opened every time), so it is never stale.
+IN_USE = timedelta(hours=24)
 NO_TEAM = "You're not in a team yet, so there are no team scores or shout-outs to show; a manager can add you."
+
+
+def open_home(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -> Message:
+    """The viewer opened their Home: note it (so changes refresh it while it may be on screen) and build it."""
+    actor.member.home_opened_at = now
+    session.add(actor.member)
+    return home_view(session, ws, actor, now=now)
+
+
+def in_use(member: Member, now: datetime) -> bool:
+    """Whether `member`'s Home may be on screen, so worth re-publishing after a change."""
+    return member.home_opened_at is not None and member.home_opened_at >= now - IN_USE
 
 
 def home_view(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -> Message:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, exists, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.machinery.leases import Worker, free, lease, worker_id
@@ -57,10 +57,28 @@ def put_many(bind: Engine | Connection, rows: list[dict[str, str | None]]) -> li
         return list(conn.execute(stmt, values).scalars())
 
 
+_TABLE = InboxItem.__table__  # type: ignore[attr-defined]
+# Built once: an idle worker asks this ten times a second.
+_WAITING = (select(_TABLE.c.id)
+            .where(_TABLE.c.status == "pending",
+                   or_(_TABLE.c.locked_until.is_(None), _TABLE.c.locked_until < bindparam("now")))
+            .limit(1))
+
+
+def waiting(engine: Engine, now: datetime) -> bool:
+    """Whether any item is there to be taken at `now`: a plain read, which takes no write lock and
+    waits for no writer, so a worker polling an empty inbox costs the database (and the
+    acknowledgements waiting for its write lock) next to nothing."""
+    with engine.connect() as conn:
+        return conn.execute(_WAITING, {"now": now}).first() is not None
+
+
 def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 20) -> list[InboxItem]:
     """Lease up to `limit` waiting items to `me`, oldest first: of each lane only its oldest item
     not done yet, so a person's second click waits for their first, whichever worker has it."""
     now = now or utcnow()
+    if not waiting(engine, now):
+        return []
     earlier = aliased(InboxItem)
     with session_scope(engine) as s:
         q = (select(InboxItem)
@@ -74,14 +92,33 @@ def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 
 def finish(engine: Engine, item: InboxItem, me: str, *, error: str | None = None, retry: bool = False) -> None:
     """Mark an item handled (`error` notes what went wrong in handling it), or, with `retry`, put it
     back to be taken again after a back-off, until it has been tried MAX_ATTEMPTS times."""
+    finish_many(engine, [(item, error, retry)], me)
+
+
+_DONE = (update(_TABLE).where(_TABLE.c.id == bindparam("item_id"), _TABLE.c.locked_by == bindparam("me"))
+         .values(status=bindparam("new_status"), locked_by=None, locked_until=None, done_at=bindparam("at"),
+                 last_error=bindparam("error")))
+_AGAIN = (update(_TABLE).where(_TABLE.c.id == bindparam("item_id"), _TABLE.c.locked_by == bindparam("me"))
+          .values(locked_by=None, locked_until=bindparam("at"), last_error=bindparam("error")))
+
+
+def finish_many(engine: Engine, outcomes: list[tuple[InboxItem, str | None, bool]], me: str) -> None:
+    """`finish` for a whole pass in one transaction: (item, error, retry) each. An item whose lease
+    `me` no longer holds (it ran out, and another worker took the item) is left to that worker."""
     now = utcnow()
-    if retry and item.attempts < MAX_ATTEMPTS:
-        values = {"locked_by": None, "locked_until": now + timedelta(seconds=2 ** item.attempts), "last_error": error}
-    else:
-        values = {"status": "failed" if retry else "done", "locked_by": None, "locked_until": None,
-                  "done_at": now, "last_error": error}
-    with session_scope(engine) as s:
-        s.execute(update(InboxItem).where(InboxItem.id == item.id, InboxItem.locked_by == me).values(**values))  # type: ignore[arg-type]
+    done: list[dict[str, object]] = []
+    again: list[dict[str, object]] = []
+    for item, error, retry in outcomes:
+        if retry and item.attempts < MAX_ATTEMPTS:
+            again.append({"item_id": item.id, "me": me, "error": error,
+                          "at": now + timedelta(seconds=2 ** item.attempts)})
+        else:
+            done.append({"item_id": item.id, "me": me, "error": error, "at": now,
+                         "new_status": "failed" if retry else "done"})
+    with engine.execution_options(cx_write=True).begin() as conn:
+        for stmt, rows in ((_DONE, done), (_AGAIN, again)):
+            if rows:
+                conn.execute(stmt, rows)
 
 
 def pending(engine: Engine) -> int:
@@ -113,17 +150,18 @@ class InboxWorker(Worker):
         self.me = me or worker_id()
         self.concurrency = concurrency
 
-    async def _one(self, item: InboxItem) -> None:
+    async def _one(self, item: InboxItem) -> tuple[InboxItem, str | None, bool]:
+        """Handle one item; returns what `finish_many` writes for it: (item, note, retry)."""
         try:
-            note = await self.handle(item)
+            return item, await self.handle(item), False
         except Exception as exc:
             log.exception("inbox item %s (%s) could not be handled; it will be retried", item.id, item.kind)
-            await asyncio.to_thread(finish, self.engine, item, self.me, error=repr(exc), retry=True)
-            return
-        await asyncio.to_thread(finish, self.engine, item, self.me, error=note)
+            return item, repr(exc), True
 
     async def drain(self) -> int:
-        """Handle everything waiting now; returns how many items were handled."""
+        """Handle everything waiting now; returns how many items were handled. Each batch is marked
+        done in one transaction once all of it is handled: an item handled just before a crash is
+        handled again after its lease runs out, as it would be with a transaction per item."""
         done = 0
         while True:
             items = await asyncio.to_thread(claim, self.engine, self.me, limit=self.concurrency * 4)
@@ -131,9 +169,10 @@ class InboxWorker(Worker):
                 return done
             gate = asyncio.Semaphore(self.concurrency)
 
-            async def run(item: InboxItem) -> None:
+            async def run(item: InboxItem) -> tuple[InboxItem, str | None, bool]:
                 async with gate:
-                    await self._one(item)
+                    return await self._one(item)
 
-            await asyncio.gather(*(run(i) for i in items))
+            outcomes = await asyncio.gather(*(run(i) for i in items))
+            await asyncio.to_thread(finish_many, self.engine, list(outcomes), self.me)
             done += len(items)

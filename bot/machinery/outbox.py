@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, exists, func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -35,9 +34,28 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 PER_TARGET = 40  # per claim: at one message a second per channel, well inside the lease
 MAX_BACKOFF = timedelta(minutes=10)
+_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 # --- enqueueing ------------------------------------------------------------------------------
+
+
+def _row(*, key: str, platform: str, action: str, target: str, payload: dict[str, Any], thread_key: str | None,
+         anchor_key: str | None, case_id: int | None, not_before: datetime | None, now: datetime) -> dict[str, Any]:
+    """An outbox row as inserted (every column a Core insert must give)."""
+    return {"dedupe_key": key, "platform": platform, "action": action, "target": target, "payload": payload,
+            "thread_key": thread_key, "anchor_key": anchor_key, "case_id": case_id, "status": "pending",
+            "attempts": 0, "maybe_sent": False, "next_attempt_at": not_before or now, "created_at": now}
+
+
+_SUPERSEDE_HOME = (update(_TABLE)
+                   .where(_TABLE.c.platform == bindparam("b_platform"), _TABLE.c.target == bindparam("b_target"),
+                          _TABLE.c.action == "home", _TABLE.c.status == "pending", _TABLE.c.id != bindparam("b_id"))
+                   .values(status="superseded"))
+_SUPERSEDE_EDIT = (update(_TABLE)
+                   .where(_TABLE.c.anchor_key == bindparam("b_anchor"), _TABLE.c.action == "update",
+                          _TABLE.c.status == "pending", _TABLE.c.id != bindparam("b_id"))
+                   .values(status="superseded"))
 
 
 def enqueue(session: Session, *, key: str, platform: str, action: str, target: str,
@@ -48,8 +66,6 @@ def enqueue(session: Session, *, key: str, platform: str, action: str, target: s
     Pictures travel as their own rows (action "upload", in the message's thread), so a failed
     upload is retried on its own and never lost behind a post that already went out.
     """
-    if session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)).first() is not None:  # type: ignore[call-overload]
-        return False
     if isinstance(message, Message) and action in ("post", "dm") and any(b.kind == "image" for b in message.blocks):
         images = [b for b in message.blocks if b.kind == "image"]
         message = message.model_copy(update={"blocks": [b for b in message.blocks if b.kind != "image"]})
@@ -62,31 +78,20 @@ def enqueue(session: Session, *, key: str, platform: str, action: str, target: s
                     not_before=not_before)
         return True
     payload = message.model_dump(mode="json") if isinstance(message, Message) else (message or {})
-    row = OutboxMessage(dedupe_key=key, platform=platform, action=action, target=target, payload=payload,
-                        thread_key=thread_key, anchor_key=anchor_key, case_id=case_id,
-                        next_attempt_at=not_before or utcnow())
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # Another transaction queued the same key first: that one wins, nothing is doubled.
+    row = _row(key=key, platform=platform, action=action, target=target, payload=payload, thread_key=thread_key,
+               anchor_key=anchor_key, case_id=case_id, not_before=not_before, now=utcnow())
+    # One INSERT … ON CONFLICT DO NOTHING (a Core statement: this runs several times per click): a key
+    # queued before, or by another transaction at the same moment, wins, and nothing is doubled.
+    inserted = insert_missing(session, _TABLE, [row], unique=["dedupe_key"], returning=["id"])
+    if not inserted:
         return False
+    new_id = inserted[0][0]
     if action == "home":
         # The Home tab shows current state when it is delivered: one pending refresh is enough.
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.platform == platform, OutboxMessage.target == target, OutboxMessage.action == "home",
-                   OutboxMessage.status == "pending", OutboxMessage.id != row.id)
-            .values(status="superseded")
-        )
+        session.execute(_SUPERSEDE_HOME, {"b_platform": platform, "b_target": target, "b_id": new_id})
     if action == "update" and anchor_key:
         # Only the newest version of a message matters; older queued edits are dropped.
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.anchor_key == anchor_key, OutboxMessage.action == "update",
-                   OutboxMessage.status == "pending", OutboxMessage.id != row.id)
-            .values(status="superseded")
-        )
+        session.execute(_SUPERSEDE_EDIT, {"b_anchor": anchor_key, "b_id": new_id})
     return True
 
 
@@ -114,11 +119,10 @@ def enqueue_many(session: Session, items: list[Queued]) -> None:
             enqueue(session, key=it.key, platform=it.platform, action=it.action, target=it.target,
                     message=it.message, thread_key=it.thread_key, case_id=it.case_id, not_before=it.not_before)
             continue
-        rows.append({"dedupe_key": it.key, "platform": it.platform, "action": it.action, "target": it.target,
-                     "payload": it.message.model_dump(mode="json"), "thread_key": it.thread_key,
-                     "anchor_key": None, "case_id": it.case_id, "status": "pending", "attempts": 0,
-                     "next_attempt_at": it.not_before or now, "created_at": now})
-    insert_missing(session, OutboxMessage.__table__, rows, unique=["dedupe_key"])  # type: ignore[arg-type]
+        rows.append(_row(key=it.key, platform=it.platform, action=it.action, target=it.target,
+                         payload=it.message.model_dump(mode="json"), thread_key=it.thread_key, anchor_key=None,
+                         case_id=it.case_id, not_before=it.not_before, now=now))
+    insert_missing(session, _TABLE, rows, unique=["dedupe_key"])
 
 
 # --- delivering ------------------------------------------------------------------------------
@@ -184,11 +188,28 @@ WAIT_IN_PLACE = 5.0
 CLAIM_LOCK = 0x6378_6C6F_6F70_0001
 
 
+# Built once: every poll asks it.
+_DUE = (select(_TABLE.c.id)
+        .where(_TABLE.c.status == "pending", _TABLE.c.platform.in_(bindparam("platforms", expanding=True)),
+               _TABLE.c.next_attempt_at <= bindparam("now"),
+               or_(_TABLE.c.locked_until.is_(None), _TABLE.c.locked_until < bindparam("now")))
+        .limit(1))
+
+
+def _due(engine: Engine, platforms: list[str], now: datetime, target: str | None) -> bool:
+    """Whether any row may be due: a plain read, no write lock, so an idle poll costs next to nothing."""
+    stmt = _DUE if target is None else _DUE.where(_TABLE.c.target == target)
+    with engine.connect() as conn:
+        return conn.execute(stmt, {"platforms": platforms, "now": now}).first() is not None
+
+
 def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: int, *,
            target: str | None = None) -> list[OutboxMessage]:
     """Lease up to `limit` due rows to this worker, oldest first, from targets no other worker is
     delivering to (so each target's messages go out in order, whichever worker has them); with
     `target`, from that target only."""
+    if not _due(engine, platforms, now, target):
+        return []
     other = aliased(OutboxMessage)
     with session_scope(engine) as s:
         if is_postgres(engine):

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session, select
 
 from bot.chat.messages import Message
-from bot.console.home import home_view
+from bot.console.home import open_home
 from bot.machinery.runtime import Runtime
 from handlers.slack import render
 from handlers.slack.common import actor_of, tracked
@@ -45,9 +45,11 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @tracked(rt)
     async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
         user = event["user"]
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab: nothing to publish
 
         def build(session: Session) -> Message:
-            return home_view(session, rt.workspace, actor_of(session, user), now=rt.now())
+            return open_home(session, rt.workspace, actor_of(session, user), now=rt.now())
 
         msg = await rt.after_ack(rt.transaction, build)
         await client.views_publish(user_id=user, view={"type": "home", "blocks": render.blocks(msg.blocks)})
