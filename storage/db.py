@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from storage.location import default_url  # noqa: F401  (re-exported; its home is storage/location.py)
@@ -70,14 +70,19 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def insert_missing(session: Session, table: Table, rows: list[dict[str, Any]], *, unique: list[str],
+def dialect_of(bind: Session | Connection) -> str:
+    """The database dialect's name ("sqlite", "postgresql") of a session or a connection."""
+    return bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
+
+
+def insert_missing(session: Session | Connection, table: Table, rows: list[dict[str, Any]], *, unique: list[str],
                    returning: list[str] | None = None) -> list[tuple[Any, ...]]:
     """Insert the rows whose `unique` columns are not taken yet (`INSERT … ON CONFLICT DO NOTHING`, on
     both databases); rows already there, or inserted first by a concurrent writer, are left as they
     are. With `returning`, return those columns of the rows this call inserted."""
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

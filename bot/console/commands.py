@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from bot.cases import service as cases
 from bot.chat import mentions
 from bot.assist.store import theme_scores
-from bot.console.registry import Reply, _case_line, command
+from bot.console.registry import Reply, case_lines, command
 from bot.config import Workspace, format_duration, parse_duration
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.chat.messages import (
@@ -119,8 +119,9 @@ def _open(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
     rows = session.exec(select(Case).where(Case.team.in_(teams), Case.status.in_(
         [CaseStatus.OPEN.value, CaseStatus.IN_PROGRESS.value, CaseStatus.RESOLVED.value]))
         .order_by(Case.resolve_due_at, Case.id)).all()
-    lines = [_case_line(session, ws, c) + [plain(" · "), *([Mention(person=person_ref(session.get(Member, c.owner_id)))]
-                                                         if c.owner_id else [plain("unclaimed")])] for c in rows]
+    lines = [line + [plain(" · "), *([Mention(person=person_ref(session.get(Member, c.owner_id)))]
+                                     if c.owner_id else [plain("unclaimed")])]
+             for c, line in zip(rows, case_lines(session, ws, list(rows)))]
     label = ", ".join(teams)
     return paged(f"Open cases — {label}", lines, page, "open" + (f" {args[0]}" if args else ""),
                  empty=f"No open cases in {label}. 🎉", private=True)
@@ -138,11 +139,11 @@ def _overdue(session: Session, ws: Workspace, actor: Actor, args: list[str], now
     rows = session.exec(select(Case).where(Case.team.in_(teams), Case.status.in_(
         [CaseStatus.OPEN.value, CaseStatus.IN_PROGRESS.value]), overdue_filter(now)).order_by(Case.respond_due_at)).all()
     lines = []
-    for c in rows:
+    for c, line in zip(rows, case_lines(session, ws, list(rows))):
         late = c.respond_due_at if c.first_response_at is None else c.resolve_due_at
         what = "first response" if c.first_response_at is None else "resolution"
         assert late is not None
-        lines.append(_case_line(session, ws, c)[:2] + [plain(f" · {what} overdue by "
+        lines.append(line[:2] + [plain(f" · {what} overdue by "
                                                              f"{format_duration(timedelta(minutes=int((now - late).total_seconds() // 60)) or timedelta(minutes=1))}")])
     return paged("Overdue cases", lines, page, "overdue" + (f" {args[0]}" if args else ""),
                  empty="Nothing is overdue. 🎉", private=True)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.console.registry import _case_line
+from bot.console.registry import case_lines
 from bot.config import Workspace
 from bot.chat.messages import (
     Block,
@@ -53,7 +53,7 @@ def home_view(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -
     mine = session.exec(select(Case).where(Case.owner_id == actor.id, Case.status.in_(
         [CaseStatus.IN_PROGRESS.value, CaseStatus.RESOLVED.value])).order_by(Case.resolve_due_at)).all()
     blocks: list[Block] = [Header(text=f"Your cases ({len(mine)})")]
-    blocks += [Section(spans=_case_line(session, ws, c)) for c in mine[:LIMIT]] or [
+    blocks += [Section(spans=line) for line in case_lines(session, ws, list(mine[:LIMIT]))] or [
         Context(spans=[plain("You have no open cases.")])]
     if len(mine) > LIMIT:
         blocks.append(Context(spans=[plain(f"…and {len(mine) - LIMIT} more: `/cx mine` lists them all.")]))
@@ -63,7 +63,7 @@ def home_view(session: Session, ws: Workspace, actor: Actor, *, now: datetime) -
         queue = session.exec(select(Case).where(Case.team == team, Case.status == CaseStatus.OPEN.value)
                              .order_by(Case.opened_at)).all()
         blocks += [Divider(), Header(text=f"{ws.team(team).title}: unclaimed ({len(queue)})")]
-        blocks += [Section(spans=_case_line(session, ws, c)) for c in queue[:10]] or [
+        blocks += [Section(spans=line) for line in case_lines(session, ws, list(queue[:10]))] or [
             Context(spans=[plain("Nothing waiting.")])]
         if len(queue) > 10:
             blocks.append(Context(spans=[plain(f"…and {len(queue) - 10} more: `/cx open {team}` pages through them.")]))

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from bot.cases import messages as cm
-from bot.cases.service import case_number, history, load_view
+from bot.cases.service import case_number, history, load_view, load_views
 from bot.config import Workspace
 from bot.errors import BadInput, NotAllowed
 from bot.chat.messages import Block, Context, Divider, Header, Mention, Message, Section, Span, bold, plain
@@ -135,9 +135,14 @@ def _help(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
         Context(spans=[plain(f"You are {_a(actor.role.value)}.")])]))
 
 
-def _case_line(session: Session, ws: Workspace, case: Case) -> list[Span]:
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    r = view.response
+def case_lines(session: Session, ws: Workspace, cases: list[Case]) -> list[list[Span]]:
+    """One line per case (number, score, status, next step, due), the cases loaded in three queries."""
+    views = load_views(session, ws, [c.id for c in cases])  # type: ignore[misc]
+    return [_line(views[c.id]) for c in cases]  # type: ignore[index]
+
+
+def _line(view: cm.CaseView) -> list[Span]:
+    case, r = view.case, view.response
     spans: list[Span] = [bold(f"#{case.id}"), plain(f" {cm.survey_label(r.survey, r.score)} · {view.status.label}")]
     nxt = view.next_step
     if nxt and view.status.is_active:
@@ -157,7 +162,7 @@ def _mine(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
     if not rows and not follow_ups:
         return _text("You have no open cases. 🎉")
     blocks: list[Block] = [Header(text=f"Your open cases ({len(rows)})")] if rows else []
-    blocks += [Section(spans=_case_line(session, ws, c)) for c in rows[:40]]
+    blocks += [Section(spans=line) for line in case_lines(session, ws, list(rows[:40]))]
     if len(rows) > 40:
         blocks.append(Context(spans=[plain(f"…and {len(rows) - 40} more: see your App Home.")]))
     blocks += follow_up_blocks(follow_ups, limit=20, more="see your App Home.")

@@ -14,10 +14,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -241,52 +242,70 @@ def _claim(engine: Engine, platforms: list[str], me: str, now: datetime, limit: 
                      keep=per_target_cap)
 
 
+_PARENTS = (select(_TABLE.c.dedupe_key, _TABLE.c.status, _TABLE.c.sent_channel, _TABLE.c.sent_ref)
+            .where(_TABLE.c.dedupe_key.in_(bindparam("keys", expanding=True))))
+
+
 def _parents(engine: Engine, keys: set[str]) -> dict[str, tuple[str, Delivered | None]]:
     """Status of the messages these keys name (and where they landed, once sent)."""
     if not keys:
         return {}
-    with Session(engine) as s:
-        q = select(OutboxMessage.dedupe_key, OutboxMessage.status, OutboxMessage.sent_channel,
-                   OutboxMessage.sent_ref).where(OutboxMessage.dedupe_key.in_(keys))
-        return {k: (st, Delivered(c, r) if st == "sent" and c and r else None) for k, st, c, r in s.execute(q)}
+    with engine.connect() as conn:
+        return {k: (st, Delivered(c, r) if st == "sent" and c and r else None)
+                for k, st, c, r in conn.execute(_PARENTS, {"keys": list(keys)})}
 
 
-def _finish(engine: Engine, row_id: int, me: str, *, then: Callable[[Session], None] | None = None,
+def _writing(engine: Engine) -> Any:
+    """A write transaction on a plain connection (no ORM session: these run several times per message)."""
+    return engine.execution_options(cx_write=True).begin()
+
+
+def _finish(engine: Engine, row_id: int, me: str, *, then: Callable[[Connection], None] | None = None,
             **values: Any) -> None:
     """Release the row with `values`, if it is still ours; `then` runs in the same transaction."""
-    with session_scope(engine) as s:
-        s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.locked_by == me)
-                  .values(locked_by=None, locked_until=None, **values))
+    with _writing(engine) as conn:
+        conn.execute(update(_TABLE).where(_TABLE.c.id == row_id, _TABLE.c.locked_by == me)
+                     .values(locked_by=None, locked_until=None, **values))
         if then is not None:
-            then(s)
+            then(conn)
 
 
 class _LeaseLost(Exception):
     """Another worker took the row (this one's lease ran out): it is theirs to send now."""
 
 
+@lru_cache(maxsize=None)
+def _may_be_sent(dialect: str) -> Any:
+    """Mark a row "may have been sent" from now on, renewing its lease, if the lease is still `me`'s."""
+    return (update(_TABLE)
+            .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.locked_by == bindparam("me"),
+                   _TABLE.c.status == "pending")
+            .values(maybe_sent=True, first_try_at=func.coalesce(_TABLE.c.first_try_at, database_seconds(dialect)),
+                    locked_until=bindparam("until")))
+
+
 def _take_turn(engine: Engine, row: OutboxMessage, me: str, gap: float) -> pace.Turn:
     """The target's turn for `row`. For a new message, in the same transaction, write down that it
     may be sent from now on (so a crash mid-send is looked for, never re-sent blind), checking and
     renewing the lease: a worker whose lease ran out must not send what another now owns."""
-    with session_scope(engine) as s:
-        turn = pace.take_turn(s, row.platform, row.target, gap)
+    if gap <= 0 and row.action not in NEW_MESSAGE:
+        # An edit takes no turn: only a Retry-After holds it back, and a read tells.
+        with engine.connect() as conn:
+            return pace.held(conn, row.platform, row.target)
+    with _writing(engine) as conn:
+        turn = pace.take_turn(conn, row.platform, row.target, gap)
         if turn.wait > 0 or row.action not in NEW_MESSAGE:
             return turn
-        now = database_seconds(engine.dialect.name)
-        mine = s.execute(update(OutboxMessage)
-                         .where(OutboxMessage.id == row.id, OutboxMessage.locked_by == me,
-                                OutboxMessage.status == "pending")
-                         .values(maybe_sent=True, first_try_at=func.coalesce(OutboxMessage.first_try_at, now),
-                                 locked_until=utcnow() + LEASE)).rowcount
+        mine = conn.execute(_may_be_sent(engine.dialect.name),
+                            {"row_id": row.id, "me": me, "until": utcnow() + LEASE}).rowcount
         if mine != 1:
             raise _LeaseLost()  # rolls back: the turn goes back to the target
         return turn
 
 
 def _database_now(engine: Engine) -> float:
-    with Session(engine) as s:
-        return pace.now_seconds(s)
+    with engine.connect() as conn:
+        return pace.now_seconds(conn)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -473,7 +492,7 @@ class Deliverer(Worker):
                                 sent_ref=found.ref, sent_at=utcnow(), last_error=None, maybe_sent=False)
         return SENT
 
-    def _answered(self, port: ChatPort, row: OutboxMessage) -> Callable[[Session], None]:
+    def _answered(self, port: ChatPort, row: OutboxMessage) -> Callable[[Connection], None]:
         gap = port.pace(row.action)
         return lambda s: pace.answered(s, row.platform, row.target, gap)
 
@@ -489,7 +508,7 @@ class Deliverer(Worker):
                 values["settle_until"] = database_seconds(self.engine.dialect.name) + port.settle
         answered = self._answered(port, row)
 
-        def then(s: Session) -> None:
+        def then(s: Connection) -> None:
             answered(s)
             if exc.after is not None:
                 # Every worker waits this out, not only this one.

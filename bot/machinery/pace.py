@@ -16,15 +16,19 @@ workers share, whatever their own clocks say.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Connection, Float, bindparam, case, select, update
 from sqlmodel import Session
 
 from storage.clock import database_seconds
-from storage.db import insert_missing
+from storage.db import dialect_of, insert_missing
 from storage.models import SendPace
 
 PACE = SendPace.__table__  # type: ignore[attr-defined]
+_KEY = (PACE.c.platform == bindparam("b_platform")) & (PACE.c.target == bindparam("b_target"))
+Bind = Session | Connection  # a session or a connection, in the caller's transaction
 
 
 @dataclass(frozen=True)
@@ -34,43 +38,65 @@ class Turn:
     wait: float
 
 
-def _now(session: Session):  # type: ignore[no-untyped-def]
-    return database_seconds(session.get_bind().dialect.name)
+@lru_cache(maxsize=None)
+def _statements(dialect: str) -> dict[str, Any]:
+    """This module's statements for one database, built once: a worker runs them for every send."""
+    now = database_seconds(dialect)
+    gap, seconds = bindparam("gap", type_=Float), bindparam("seconds", type_=Float)
+    return {
+        "now": select(now),
+        "take": (update(PACE).where(_KEY, PACE.c.next_at <= now, PACE.c.held_until <= now)
+                 .values(next_at=now + gap).returning(PACE.c.next_at)),
+        "free": select(PACE.c.held_until).where(_KEY, PACE.c.held_until <= now),
+        "wait": select(PACE.c.next_at, PACE.c.held_until, now).where(_KEY),
+        "answered": update(PACE).where(_KEY).values(
+            next_at=case((PACE.c.next_at < now + gap, now + gap), else_=PACE.c.next_at)),
+        "hold": update(PACE).where(_KEY).values(
+            held_until=case((PACE.c.held_until < now + seconds, now + seconds), else_=PACE.c.held_until)),
+    }
 
 
-def now_seconds(session: Session) -> float:
+def _new_target(bind: Bind, platform: str, target: str) -> None:
+    insert_missing(bind, PACE, [{"platform": platform, "target": target, "next_at": 0.0, "held_until": 0.0}],
+                   unique=["platform", "target"])
+
+
+def now_seconds(bind: Bind) -> float:
     """Now on the database's clock."""
-    return float(session.execute(select(_now(session))).scalar_one())
+    return float(bind.execute(_statements(dialect_of(bind))["now"]).scalar_one())
 
 
-def take_turn(session: Session, platform: str, target: str, gap: float) -> Turn:
+def held(bind: Bind, platform: str, target: str) -> Turn:
+    """For a send that takes no turn (an edit): how long a Retry-After still holds the target. A read only."""
+    row = bind.execute(_statements(dialect_of(bind))["wait"], {"b_platform": platform, "b_target": target}).first()
+    return Turn(max(0.0, row[1] - row[2]) if row is not None else 0.0)
+
+
+def take_turn(bind: Bind, platform: str, target: str, gap: float) -> Turn:
     """Take the target's next turn, pushing its next send `gap` seconds ahead; or say how long to wait.
 
     With `gap` 0 (an edit, which Slack does not count as a post) only a Retry-After holds it back.
     Runs in the caller's transaction: if the caller rolls back, the turn is given back.
     """
-    now = _now(session)
-    key = (PACE.c.platform == platform) & (PACE.c.target == target)
+    sql = _statements(dialect_of(bind))
+    where = {"b_platform": platform, "b_target": target}
     for _ in range(2):
         if gap > 0:
-            taken = session.execute(
-                update(PACE).where(key, PACE.c.next_at <= now, PACE.c.held_until <= now)
-                .values(next_at=now + gap).returning(PACE.c.next_at)).first()
+            taken = bind.execute(sql["take"], {**where, "gap": gap}).first()
         else:
-            taken = session.execute(select(PACE.c.held_until).where(key, PACE.c.held_until <= now)).first()
+            taken = bind.execute(sql["free"], where).first()
         if taken is not None:
             return Turn(0.0)
-        row = session.execute(select(PACE.c.next_at, PACE.c.held_until, now).where(key)).first()
+        row = bind.execute(sql["wait"], where).first()
         if row is not None:
             next_at, held_until, at = row
             return Turn(max((next_at if gap > 0 else 0.0), held_until) - at)
         # The first send to this target anyone has made: its row, then the turn.
-        insert_missing(session, PACE, [{"platform": platform, "target": target, "next_at": 0.0, "held_until": 0.0}],
-                       unique=["platform", "target"])
+        _new_target(bind, platform, target)
     raise RuntimeError(f"could not take a send turn for {platform}:{target}")  # pragma: no cover
 
 
-def answered(session: Session, platform: str, target: str, gap: float) -> None:
+def answered(bind: Bind, platform: str, target: str, gap: float) -> None:
     """The platform answered a send just now: the next may go `gap` seconds after this answer.
 
     Measured from the answer as well as from the turn, so the platform never sees two sends closer
@@ -78,16 +104,10 @@ def answered(session: Session, platform: str, target: str, gap: float) -> None:
     """
     if gap <= 0:
         return
-    now = _now(session)
-    session.execute(update(PACE).where(PACE.c.platform == platform, PACE.c.target == target)
-                    .values(next_at=case((PACE.c.next_at < now + gap, now + gap), else_=PACE.c.next_at)))
+    bind.execute(_statements(dialect_of(bind))["answered"], {"b_platform": platform, "b_target": target, "gap": gap})
 
 
-def hold(session: Session, platform: str, target: str, seconds: float) -> None:
+def hold(bind: Bind, platform: str, target: str, seconds: float) -> None:
     """The platform said to wait `seconds` (a 429's Retry-After): nobody sends to the target before then."""
-    now = _now(session)
-    insert_missing(session, PACE, [{"platform": platform, "target": target, "next_at": 0.0, "held_until": 0.0}],
-                   unique=["platform", "target"])
-    session.execute(update(PACE).where(PACE.c.platform == platform, PACE.c.target == target)
-                    .values(held_until=case((PACE.c.held_until < now + seconds, now + seconds),
-                                            else_=PACE.c.held_until)))
+    _new_target(bind, platform, target)
+    bind.execute(_statements(dialect_of(bind))["hold"], {"b_platform": platform, "b_target": target, "seconds": seconds})

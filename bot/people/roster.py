@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from bot.config import Workspace
@@ -139,8 +140,14 @@ def link_members(session: Session, links: dict[str, str]) -> int:
 
 
 
+# Built once: every chat request looks up who sent it.
+_BY_SLACK = select(Member).where(Member.slack_user_id == bindparam("slack_id"))
+_MEMBERSHIPS = select(TeamMembership.team, TeamMembership.is_manager).where(
+    TeamMembership.member_id == bindparam("member_id"), TeamMembership.removed == False)  # noqa: E712
+
+
 def member_by_slack(session: Session, slack_user_id: str, *, create: bool = True) -> Member:
-    m = session.exec(select(Member).where(Member.slack_user_id == slack_user_id)).first()
+    m = session.execute(_BY_SLACK, {"slack_id": slack_user_id}).scalars().first()
     if m is None:
         if not create:
             raise NotFound(f"<@{slack_user_id}> is not known to cxloop yet")
@@ -158,11 +165,10 @@ def member_by_id(session: Session, member_id: int) -> Member:
 
 
 def actor_for(session: Session, member: Member) -> Actor:
-    rows = session.exec(select(TeamMembership).where(TeamMembership.member_id == member.id,
-                                                     TeamMembership.removed == False)).all()  # noqa: E712
+    rows = session.execute(_MEMBERSHIPS, {"member_id": member.id}).all()
     return Actor(member=member, role=Role(member.role),
-                 teams=frozenset(r.team for r in rows),
-                 manages=frozenset(r.team for r in rows if r.is_manager))
+                 teams=frozenset(team for team, _ in rows),
+                 manages=frozenset(team for team, manager in rows if manager))
 
 
 def _in_team(session: Session, team: str, *, managers: bool) -> list[Member]:

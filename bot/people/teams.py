@@ -19,9 +19,12 @@ FIELDS = ("name", "slack_channel", "teams_channel", "touchpoints", "sla")
 CREATED = "_created"
 
 
+_VERSION = select(func.count(TeamSetting.id), func.max(TeamSetting.updated_at))  # built once: read per request
+
+
 def settings_version(session: Session) -> tuple[int, Any]:
     """Changes whenever a team setting does: a cheap check before rebuilding the workspace."""
-    row = session.exec(select(func.count(TeamSetting.id), func.max(TeamSetting.updated_at))).one()
+    row = session.execute(_VERSION).one()
     return int(row[0]), row[1]
 
 
