@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -40,14 +41,20 @@ def alert_key(platform: str, case_id: int) -> str:
     return f"{platform}:case:{case_id}:alert"
 
 
-def _alert(session: Session, ws: Workspace, view: cm.CaseView) -> Message:
-    insight = stored_classification(session, view.response.id)
+_UNREAD = object()  # the response's themes not read yet
+
+
+def _alert(session: Session, ws: Workspace, view: cm.CaseView, insight: Any = _UNREAD) -> Message:
+    if insight is _UNREAD:
+        insight = stored_classification(session, view.response.id)
     notes = case_notes(session, ws, view.case, view.response, insight)
     return cm.alert_message(view, mask=ws.mask_email, insight=insight, notes=notes)
 
 
-def _owner_dm(session: Session, ws: Workspace, view: cm.CaseView) -> Message:
-    return cm.owner_message(view, mask=ws.mask_email, insight=stored_classification(session, view.response.id))
+def _owner_dm(session: Session, ws: Workspace, view: cm.CaseView, insight: Any = _UNREAD) -> Message:
+    if insight is _UNREAD:
+        insight = stored_classification(session, view.response.id)
+    return cm.owner_message(view, mask=ws.mask_email, insight=insight)
 
 
 def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
@@ -66,17 +73,18 @@ def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
     _homes_for_case(session, case)
 
 
-def _new_owner_dm(session: Session, ws: Workspace, case: Case) -> None:
+def _new_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView | None = None,
+                  insight: Any = _UNREAD) -> None:
     owner = session.get(Member, case.owner_id)
     if owner is None:
         return
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    view = view or load_view(session, ws, case.id)  # type: ignore[arg-type]
     base = f"case:{case.id}:dm:{owner.id}:v{case.version}"
     case.dm_key = base
     session.add(case)
     for platform, user in member_targets(owner):
         enqueue(session, key=f"{platform}:{base}", platform=platform, action="dm", target=user,
-                message=_owner_dm(session, ws, view), case_id=case.id)
+                message=_owner_dm(session, ws, view, insight), case_id=case.id)
 
 
 def _note(session: Session, view: cm.CaseView, event: CaseEvent) -> Message:
@@ -93,7 +101,8 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
     view = load_view(session, ws, case.id)  # type: ignore[arg-type]
     events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.id >= event.id)
                           .order_by(CaseEvent.id)).all()
-    alert = _alert(session, ws, view)
+    insight = stored_classification(session, view.response.id)
+    alert = _alert(session, ws, view, insight)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
         enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
@@ -103,16 +112,16 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
                     message=_note(session, view, ev), thread_key=key, case_id=case.id)
     _homes_for_case(session, case, [e.detail.get("previous_owner_id") for e in events if e.detail])
     if event.kind in ("taken", "assigned", "reassigned", "auto_assigned"):
-        _new_owner_dm(session, ws, case)
+        _new_owner_dm(session, ws, case, view, insight)
     else:
-        _edit_owner_dm(session, ws, case, view)
+        _edit_owner_dm(session, ws, case, view, insight)
 
 
-def _edit_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView) -> None:
+def _edit_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView, insight: Any = _UNREAD) -> None:
     owner = session.get(Member, case.owner_id) if case.dm_key and case.owner_id else None
     if owner is None:
         return
-    dm = _owner_dm(session, ws, view)
+    dm = _owner_dm(session, ws, view, insight)
     for platform, user in member_targets(owner):
         anchor = f"{platform}:{case.dm_key}"
         enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
