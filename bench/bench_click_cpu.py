@@ -13,7 +13,8 @@ What runs (all on 127.0.0.1):
 
 Then `--cases` signed "Take it" clicks go in, `--concurrency` at a time, each on another case by a
 member of that case's team, so each one is handled in full: the case is taken (a transaction), and
-the alert edit, the thread note, the owner's DM and the App Home refresh are queued and delivered.
+the alert edit, the thread note and the owner's DM are queued and delivered; with `--homes-open`
+(everyone opened their App Home just before) the owner's and the team manager's Home refreshes too.
 The run ends when every inbox item is done and every outbox row is sent (this process polls the
 database; its CPU is not counted).
 
@@ -75,8 +76,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def open_cases(url: str, api_url: str, n: int, config: Path) -> list[dict[str, Any]]:
+async def open_cases(url: str, api_url: str, n: int, config: Path, homes_open: bool) -> list[dict[str, Any]]:
     """Open `n` cases and post their alerts (unpaced); returns what each click needs."""
+    from datetime import datetime
+
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.cases.notify import alert_key
@@ -105,6 +108,12 @@ async def open_cases(url: str, api_url: str, n: int, config: Path) -> list[dict[
         res = record_response(engine, ws, r)
         assert res.case_id is not None
         cases.append((res.case_id, ws.team(ws.route(tp))))
+    if homes_open:
+        # Everyone has their App Home on screen: every take refreshes the owner's and the managers' Homes.
+        from sqlalchemy import text
+
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE member SET home_opened_at = :at"), {"at": datetime.fromisoformat(NOW)})
     deliverer = make_deliverer(rt)
     assert deliverer is not None
     deliverer.ports["slack"].per_channel_gap = 0.0  # type: ignore[attr-defined]
@@ -240,7 +249,7 @@ async def amain(args: argparse.Namespace) -> None:
         config = Path(tmp.name) / "workspace.yaml"
         for uid in write_workspace(config, args.teams):
             standin.add_user(uid)
-        clicks = await open_cases(url, standin.api_url, args.cases, config)
+        clicks = await open_cases(url, standin.api_url, args.cases, config, args.homes_open)
         server = Serve(url, standin.api_url, config)
         await server.ready()
         # Start-up work (migrations, the first run-due over the new cases) is not a click's: wait for quiet.
@@ -303,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=10, help="clicks in flight (default 10)")
     p.add_argument("--teams", type=int, default=30, help="teams, each with its channel (default 30)")
     p.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured first (default 5)")
+    p.add_argument("--homes-open", action="store_true",
+                   help="everyone opened their App Home just before, so every take also refreshes Homes")
     p.add_argument("--profile", metavar="DIR", help="record the server and worker with py-spy into DIR")
     args = p.parse_args(argv)
     quiet_logs()

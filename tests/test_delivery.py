@@ -151,7 +151,7 @@ async def test_a_chart_whose_upload_may_have_happened_is_found_in_its_thread_not
     import base64
 
     from bot.chat.messages import Image, Message
-    from bot.machinery.outbox import enqueue
+    from bot.machinery.queueing import enqueue
 
     async with CxHarness(engine) as cx:
         chart = Image(filename="digest-support-2026-11-16.png", alt="NPS by week", title="NPS trend",

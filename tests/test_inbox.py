@@ -262,7 +262,7 @@ def test_a_worker_process_delivers_to_teams_as_well(engine):
 @pytest.mark.postgres_only
 async def test_on_postgresql_workers_wake_for_new_work_from_other_processes_without_polling(engine, db_url):
     from bot.chat.messages import Message
-    from bot.machinery.outbox import enqueue
+    from bot.machinery.queueing import enqueue
     from handlers.server import listen_for_work
     from storage.db import make_engine, session_scope
 
@@ -311,6 +311,61 @@ def test_on_sqlite_workers_poll(engine):
 
     assert listen_for_work(engine, build_services(engine, load_workspace(), Settings(teams_allow_no_auth=True),
                                                   role="worker")) is None
+
+
+@pytest.mark.sqlite_only
+async def test_an_idle_sqlite_worker_skips_its_queries_until_something_is_committed(engine, db_url):
+    from sqlalchemy import event
+
+    from storage.db import make_engine
+
+    queries: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    handled: list[int] = []
+
+    async def handle(item: InboxItem) -> None:
+        handled.append(item.id)
+
+    worker = inbox.InboxWorker(engine, handle)
+    worker.idle_look = 3600  # no look-anyway during the test: only a commit makes it look
+    task = asyncio.create_task(worker.run_forever(poll=0.02))
+    try:
+        await asyncio.sleep(0.3)  # the first passes look
+        looked = len(queries)
+        await asyncio.sleep(0.6)  # ~30 polls with nothing committed: none asks the database
+        assert len(queries) == looked, queries[looked:]
+        elsewhere = make_engine(db_url)  # another process stores a request
+        try:
+            item = inbox.put(elsewhere, platform="slack", kind="command", body="{}", content_type="application/json")
+        finally:
+            elsewhere.dispose()
+        await _eventually(lambda: handled, timeout=5)
+        assert handled == [item]
+    finally:
+        task.cancel()
+
+
+@pytest.mark.sqlite_only
+async def test_an_idle_sqlite_worker_still_takes_work_that_comes_due_with_no_commit(engine, process_clock):
+    handled: list[int] = []
+
+    async def handle(item: InboxItem) -> None:
+        handled.append(item.id)
+
+    item = inbox.put(engine, platform="slack", kind="command", body="{}", content_type="application/json")
+    [taken] = inbox.claim(engine, "worker-that-died")  # and it holds the item until its lease runs out
+    assert taken.id == item
+    worker = inbox.InboxWorker(engine, handle)
+    worker.idle_look = 0.2
+    task = asyncio.create_task(worker.run_forever(poll=0.05))
+    try:
+        await asyncio.sleep(0.5)
+        assert handled == []
+        process_clock.now += inbox.LEASE + timedelta(seconds=1)  # the lease runs out; nothing is committed
+        await _eventually(lambda: handled, timeout=10)
+        assert handled == [item]
+    finally:
+        task.cancel()
 
 
 async def _eventually(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]

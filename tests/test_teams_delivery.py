@@ -158,7 +158,7 @@ async def test_a_digest_chart_goes_in_the_thread_of_its_post_as_an_inline_pictur
     import base64
 
     from bot.chat.messages import Header, Image, Message, Section, plain
-    from bot.machinery.outbox import enqueue
+    from bot.machinery.queueing import enqueue
     from bot.reporting.charts import Series, trend_png
     from storage.db import session_scope
 

@@ -13,7 +13,7 @@ from bot.cases.service import load_view
 from bot.config import Workspace
 from bot.chat.messages import Message
 from bot.improvement.links import case_notes
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.people.roster import person_ref
 from storage.models import Case, CaseEvent, Member
 from storage.types import utcnow

@@ -20,7 +20,7 @@ from bot.cases.notify import channel_targets
 from bot.config import Workspace
 from bot.followup.messages import PER_PAGE
 from bot.followup.notify import Page, page_message
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.schedule import claim, due_job
 from storage.db import session_scope
 from storage.models import FollowUp

@@ -13,7 +13,7 @@ from bot.config import Workspace
 from bot.followup import messages as fm
 from bot.followup.rules import Status
 from bot.followup.service import FollowUpView, load_view, load_views
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from storage.models import FollowUp, Member, OutboxMessage
 
 

@@ -20,7 +20,7 @@ from bot.config import Workspace
 from bot.followup import messages as fm
 from bot.followup.rules import Status
 from bot.followup.service import load_view
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.schedule import claim, due_job
 from bot.nudges.jobs import person_zone
 from storage.db import session_scope

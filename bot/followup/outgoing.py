@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from bot.cases.resolved import CaseStatus
 from bot.config import Workspace
 from bot.followup.service import FollowUpView
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.schedule import claim, due_job
 from storage.db import session_scope
 from storage.models import Case, JobClaim, Member, SurveyResponse

@@ -23,7 +23,7 @@ from bot.config import Workspace
 from bot.followup.customers import Answer, Customers, is_recovery
 from bot.followup.messages import first_name
 from bot.intake.hooks import response_hook
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.schedule import claim
 from bot.people.roster import person_ref
 from bot.recognition.shoutouts import POSTED, post_to_team

@@ -20,7 +20,7 @@ from bot.improvement import service as imps
 from bot.improvement.enums import Dimension, ImproveAction, ImproveForm, Stage
 from bot.improvement.huddle import Pattern, set_aside
 from bot.improvement.huddle_messages import set_aside_note
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.runtime import Runtime
 from bot.people.roster import member_by_slack
 from storage.models import ImprovementEvent, Member

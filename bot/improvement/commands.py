@@ -17,7 +17,7 @@ from bot.improvement.enums import ImproveAction, Stage
 from bot.improvement.huddle import compute_huddle, week_key
 from bot.improvement.huddle_messages import huddle_message
 from bot.improvement.jobs import huddle_key
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.people.roles import Role
 from bot.people.roster import Actor, person_ref, visible_teams
 from storage.models import Improvement, ImprovementEvent, Member

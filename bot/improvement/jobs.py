@@ -14,7 +14,7 @@ from bot.improvement.huddle import compute_huddle, due_huddle, week_key
 from bot.improvement.huddle_messages import huddle_message
 from bot.improvement.notify import team_channels
 from bot.improvement.nudges import action_nudges
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.schedule import claim, due_job
 from storage.db import session_scope
 from storage.models import JobClaim

@@ -18,7 +18,7 @@ from bot.config import Workspace
 from bot.improvement import messages as im
 from bot.improvement.links import linked_cases
 from bot.improvement.service import ImprovementView, load_view, owners
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.nudges.jobs import person_zone
 from bot.people.roster import person_ref
 from storage.models import Improvement, ImprovementAction, ImprovementEvent, Member

@@ -58,6 +58,9 @@ class Worker:
 
     what = "worker"
     poll = 1.0  # seconds between passes when nothing wakes the worker
+    # On SQLite, an idle poll that sees nothing committed looks anyway at least this often, for work
+    # that comes due by time (a back-off ending, a dead worker's lease running out).
+    idle_look = 1.0
 
     def __init__(self) -> None:
         self.wake = asyncio.Event()
@@ -72,17 +75,30 @@ class Worker:
         raise NotImplementedError
 
     async def run_forever(self, *, poll: float | None = None) -> None:
+        from storage.db import CommitWatch
+
         poll = self.poll if poll is None else poll
         self.loop = asyncio.get_running_loop()
-        while True:
-            self.wake.clear()  # before the pass: work arriving during it wakes the next one
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s pass failed; retrying", self.what)
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except asyncio.TimeoutError:
-                pass
+        engine = getattr(self, "engine", None)
+        # On SQLite, a poll that finds nothing committed since the last one (and no retry due) skips its
+        # queries: an idle worker then costs next to nothing. Wake-ups and explicit drains always look.
+        watch = CommitWatch.of(engine, every=max(poll, self.idle_look)) if engine is not None else None
+        woken = True
+        try:
+            while True:
+                self.wake.clear()  # before the pass: work arriving during it wakes the next one
+                if woken or watch is None or watch.changed():
+                    try:
+                        await self.drain()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("%s pass failed; retrying", self.what)
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=poll)
+                    woken = True
+                except asyncio.TimeoutError:
+                    woken = False
+        finally:
+            if watch is not None:
+                watch.close()

@@ -12,7 +12,7 @@ from bot.config import Workspace
 from bot.errors import InvalidState, NotAllowed
 from bot.chat.messages import Mention, Message, Section, plain
 from bot.cases.notify import member_targets
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.people.roster import Actor
 from storage.models import Member
 

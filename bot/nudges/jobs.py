@@ -20,7 +20,7 @@ from bot.cases.service import CaseView, load_views
 from bot.config import Sla, Workspace
 from bot.chat.messages import Message
 from bot.cases.notify import alert_key, channel_targets, member_targets
-from bot.machinery.outbox import Queued, enqueue_many
+from bot.machinery.queueing import Queued, enqueue_many
 from bot.cases.resolved import CaseStatus
 from bot.people.roster import person_ref, team_managers
 from bot.machinery.schedule import due_job

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.privacy.text import Fingerprint, scrub, shows_quote, strings
 from storage.db import session_scope
 from storage.models import InboxItem, OutboxMessage

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from bot.chat.messages import Message, Section, plain
 from bot.config import Workspace
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.privacy.erase import erase
 from bot.privacy.holdings import Subject
 from storage.db import session_scope

@@ -24,7 +24,7 @@ from bot.config import Workspace
 from bot.errors import BadInput, InvalidState, NotAllowed, NotFound
 from bot.chat.messages import Form
 from bot.cases.notify import channel_targets
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.recognition.shoutouts import (
     dm_in_working_hours,
     post_to_team,

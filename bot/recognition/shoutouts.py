@@ -29,7 +29,7 @@ from bot.chat.messages import Message
 from bot.chat import mentions
 from bot.cases.notify import channel_targets, member_targets
 from bot.nudges.jobs import person_zone
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.cases.resolved import CaseStatus
 from bot.people.names import member_id_of, praise_roster
 from bot.people.roles import Role

@@ -15,7 +15,7 @@ from bot.chat.messages import (
 from bot.config import Workspace
 from bot.console.registry import Reply, closest, command
 from bot.errors import BadInput, NotAllowed, NotFound
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.people.roles import Role
 from bot.people.roster import Actor
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from bot.cases.notify import channel_targets
 from bot.config import Workspace
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.schedule import claim, due_job
 from storage.db import session_scope
 from storage.models import JobClaim

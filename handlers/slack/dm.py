@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot.chat.messages import Message, Section, plain
 from bot.console import registry
 from bot.errors import CxError
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.runtime import Runtime
 from handlers.slack.common import actor_of, tracked
 from handlers.slack.mentions import command_text

@@ -44,7 +44,7 @@ from bot.chat.interactions import Done, Outcome
 from bot.chat.messages import Context, Form, Message, Section, bold, plain
 from bot.console import registry as commands
 from bot.errors import BadInput, CxError
-from bot.machinery.outbox import enqueue
+from bot.machinery.queueing import enqueue
 from bot.machinery.runtime import Runtime
 from handlers.teams import card_forms, cards, conversations, interactions
 from handlers.teams.people import actor_of, learn_names, member_by_teams, mention_token, teams_user_id
