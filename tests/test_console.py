@@ -238,3 +238,21 @@ async def test_only_homes_opened_in_the_last_day_are_refreshed_and_any_home_is_c
         await cx.deliver()  # the agent's Home is in use now: it follows the change; the manager's does not
         assert [c.body["user_id"] for c in cx.slack.calls_to("views.publish")[published:]] == [AGENT]
         assert "Your cases (2)" in str(cx.slack.home_views[AGENT]["blocks"])
+
+
+async def test_a_team_change_made_in_another_process_is_seen_within_a_second(engine, db_url):
+    import asyncio
+
+    from storage.db import make_engine, session_scope
+    from storage.models import TeamSetting
+
+    async with CxHarness(engine) as cx:
+        assert cx.rt.workspace.team("support").slack_channel == "C0SUPPORT"
+        elsewhere = make_engine(db_url)  # another worker process, where a manager moved the team's alerts
+        try:
+            with session_scope(elsewhere) as s:
+                s.add(TeamSetting(team="support", field="slack_channel", value="C0MOVED"))
+        finally:
+            elsewhere.dispose()
+        await asyncio.sleep(1.2)
+        assert cx.rt.workspace.team("support").slack_channel == "C0MOVED"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -17,6 +18,8 @@ from storage.db import session_scope
 from storage import clock as process_clock
 
 T = TypeVar("T")
+# How often a runtime asks the database whether another process changed a team in chat.
+WORKSPACE_LOOK = 1.0
 
 
 class Runtime:
@@ -38,7 +41,7 @@ class Runtime:
         # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
         self.inflight = 0
         self._idle: asyncio.Condition | None = None
-        self._ws_cache: tuple[Any, Workspace] | None = None
+        self._ws_cache: tuple[Any, int, float, Workspace] | None = None
         # Work Slack is waiting on (a command's answer, a form's validation) and work done after the
         # ack run on separate, small pools, so a burst of after-ack work never delays the next ack.
         self._ack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cx-ack")
@@ -54,15 +57,22 @@ class Runtime:
 
     @property
     def workspace(self) -> Workspace:
-        """The YAML workspace with the changes made in chat, re-read when those change."""
-        from bot.people.teams import effective_workspace, settings_version
+        """The YAML workspace with the changes made in chat, re-read when those change: at once for a
+        change this process committed, within `WORKSPACE_LOOK` seconds for one made by another process."""
+        from bot.people.teams import changes_committed_here, effective_workspace, settings_version
 
+        here = changes_committed_here()
+        looked = time.monotonic()  # an interval between looks, not a date: not the domain clock
+        cached = self._ws_cache
+        if cached is not None and cached[1] == here and looked - cached[2] < WORKSPACE_LOOK:
+            return cached[3]
         with Session(self.engine) as s:
             version = settings_version(s)
-            if self._ws_cache is not None and self._ws_cache[0] == version:
-                return self._ws_cache[1]
-            ws = effective_workspace(s, self.base_workspace)
-        self._ws_cache = (version, ws)
+            if cached is not None and cached[0] == version:
+                ws = cached[3]
+            else:
+                ws = effective_workspace(s, self.base_workspace)
+        self._ws_cache = (version, here, looked, ws)
         return ws
 
     def now(self) -> datetime:

@@ -157,6 +157,24 @@ def member_by_slack(session: Session, slack_user_id: str, *, create: bool = True
     return m
 
 
+_ACTOR_BY_SLACK = (select(Member, TeamMembership.team, TeamMembership.is_manager)
+                   .outerjoin(TeamMembership, (TeamMembership.member_id == Member.id)
+                              & (TeamMembership.removed == False))  # noqa: E712
+                   .where(Member.slack_user_id == bindparam("slack_id")))
+
+
+def actor_by_slack(session: Session, slack_user_id: str) -> Actor:
+    """`actor_for(member_by_slack(...))` in one query: who sent a chat request, with their roles
+    (someone new is added as an agent in no team)."""
+    rows = session.execute(_ACTOR_BY_SLACK, {"slack_id": slack_user_id}).all()
+    if not rows:
+        return actor_for(session, member_by_slack(session, slack_user_id))
+    member = rows[0][0]
+    teams = [(team, manager) for _, team, manager in rows if team is not None]
+    return Actor(member=member, role=Role(member.role), teams=frozenset(t for t, _ in teams),
+                 manages=frozenset(t for t, manager in teams if manager))
+
+
 def member_by_id(session: Session, member_id: int) -> Member:
     m = session.get(Member, member_id)
     if m is None:

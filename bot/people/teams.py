@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import event, func
 from sqlmodel import Session, select
 
 from bot.config import ConfigError, Workspace, format_duration, parse_workspace
@@ -20,6 +20,21 @@ CREATED = "_created"
 
 
 _VERSION = select(func.count(TeamSetting.id), func.max(TeamSetting.updated_at))  # built once: read per request
+# Team changes this process has committed: a runtime that sees this move re-reads the workspace at once
+# (bot/machinery/runtime.py), instead of on its next periodic look.
+_committed_here = 0
+
+
+def changes_committed_here() -> int:
+    return _committed_here
+
+
+def _count_on_commit(session: Session) -> None:
+    def bump(_session: Any) -> None:
+        global _committed_here
+        _committed_here += 1
+
+    event.listen(session, "after_commit", bump, once=True)
 
 
 def settings_version(session: Session) -> tuple[int, Any]:
@@ -99,6 +114,7 @@ def set_team_field(session: Session, base: Workspace, actor: Actor, team: str, f
     session.add(row)
     audit(session, actor, f"team.{field}", team, old, merged, now=now)
     session.flush()
+    _count_on_commit(session)
     return old, merged
 
 
@@ -118,6 +134,7 @@ def create_team(session: Session, base: Workspace, actor: Actor, key: str, name:
     session.add(TeamSetting(team=key, field=CREATED, value=value, updated_by=actor.id, updated_at=now or utcnow()))
     audit(session, actor, "team.create", key, None, value, now=now)
     session.flush()
+    _count_on_commit(session)
 
 
 def set_membership(session: Session, ws: Workspace, actor: Actor, team: str, member: Member, *, add: bool,

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.machinery.runtime import Runtime
-from bot.people.roster import Actor, actor_for, member_by_slack
+from bot.people.roster import Actor, actor_by_slack
 from handlers.slack import render
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def tracked(rt: Runtime) -> Callable[[Callable[..., Awaitable[Any]]], Callable[.
 
 def actor_of(session: Session, user_id: str) -> Actor:
     """The Slack user as a cxloop member with their roles (someone new is added as an agent in no team)."""
-    return actor_for(session, member_by_slack(session, user_id))
+    return actor_by_slack(session, user_id)
 
 
 def channel_of(body: dict[str, Any]) -> str | None:
