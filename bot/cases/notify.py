@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlmodel import Session, select
 
 from bot.cases import messages as cm
+from bot.assist.results import Classification
 from bot.assist.store import stored_classification
 from bot.cases.service import load_view
 from bot.config import Workspace
@@ -41,26 +41,21 @@ def alert_key(platform: str, case_id: int) -> str:
     return f"{platform}:case:{case_id}:alert"
 
 
-_UNREAD = object()  # the response's themes not read yet
+def _read(session: Session, ws: Workspace, case: Case) -> tuple[cm.CaseView, Classification | None]:
+    """What the alert and the owner's DM show, read once for both: the case and its response's themes."""
+    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    return view, stored_classification(session, view.response.id)
 
 
-def _alert(session: Session, ws: Workspace, view: cm.CaseView, insight: Any = _UNREAD) -> Message:
-    if insight is _UNREAD:
-        insight = stored_classification(session, view.response.id)
+def _alert(session: Session, ws: Workspace, view: cm.CaseView, insight: Classification | None) -> Message:
     notes = case_notes(session, ws, view.case, view.response, insight)
     return cm.alert_message(view, mask=ws.mask_email, insight=insight, notes=notes)
 
 
-def _owner_dm(session: Session, ws: Workspace, view: cm.CaseView, insight: Any = _UNREAD) -> Message:
-    if insight is _UNREAD:
-        insight = stored_classification(session, view.response.id)
-    return cm.owner_message(view, mask=ws.mask_email, insight=insight)
-
-
 def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
     """Queue the new case's alert (once per channel, ever) and, if cut, its full comment."""
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    msg = _alert(session, ws, view)
+    view, insight = _read(session, ws, case)
+    msg = _alert(session, ws, view, insight)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
         enqueue(session, key=key, platform=platform, action="post", target=channel, message=msg, case_id=case.id)
@@ -69,22 +64,21 @@ def publish_opened(session: Session, ws: Workspace, case: Case) -> None:
                 enqueue(session, key=f"{key}:comment:{i}", platform=platform, action="post", target=channel,
                         message=part, thread_key=key, case_id=case.id)
     if case.owner_id is not None:
-        _new_owner_dm(session, ws, case)
+        _new_owner_dm(session, ws, case, view, insight)
     _homes_for_case(session, case)
 
 
-def _new_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView | None = None,
-                  insight: Any = _UNREAD) -> None:
+def _new_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView,
+                  insight: Classification | None) -> None:
     owner = session.get(Member, case.owner_id)
     if owner is None:
         return
-    view = view or load_view(session, ws, case.id)  # type: ignore[arg-type]
     base = f"case:{case.id}:dm:{owner.id}:v{case.version}"
     case.dm_key = base
     session.add(case)
     for platform, user in member_targets(owner):
         enqueue(session, key=f"{platform}:{base}", platform=platform, action="dm", target=user,
-                message=_owner_dm(session, ws, view, insight), case_id=case.id)
+                message=cm.owner_message(view, mask=ws.mask_email, insight=insight), case_id=case.id)
 
 
 def _note(session: Session, view: cm.CaseView, event: CaseEvent) -> Message:
@@ -98,10 +92,9 @@ def _note(session: Session, view: cm.CaseView, event: CaseEvent) -> Message:
 
 def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent) -> None:
     """Queue what people should see after `event` (and any it led to): edited alert, thread notes, DM."""
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
+    view, insight = _read(session, ws, case)
     events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.id >= event.id)
                           .order_by(CaseEvent.id)).all()
-    insight = stored_classification(session, view.response.id)
     alert = _alert(session, ws, view, insight)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
@@ -117,11 +110,12 @@ def publish_change(session: Session, ws: Workspace, case: Case, event: CaseEvent
         _edit_owner_dm(session, ws, case, view, insight)
 
 
-def _edit_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView, insight: Any = _UNREAD) -> None:
+def _edit_owner_dm(session: Session, ws: Workspace, case: Case, view: cm.CaseView,
+                   insight: Classification | None) -> None:
     owner = session.get(Member, case.owner_id) if case.dm_key and case.owner_id else None
     if owner is None:
         return
-    dm = _owner_dm(session, ws, view, insight)
+    dm = cm.owner_message(view, mask=ws.mask_email, insight=insight)
     for platform, user in member_targets(owner):
         anchor = f"{platform}:{case.dm_key}"
         enqueue(session, key=f"{anchor}:edit:v{case.version}", platform=platform, action="update",
@@ -133,13 +127,13 @@ def refresh_alert(session: Session, ws: Workspace, case: Case) -> cm.CaseView:
     case.version += 1
     session.add(case)
     session.flush()
-    view = load_view(session, ws, case.id)  # type: ignore[arg-type]
-    alert = _alert(session, ws, view)
+    view, insight = _read(session, ws, case)
+    alert = _alert(session, ws, view, insight)
     for platform, channel in channel_targets(ws, case.team):
         key = alert_key(platform, case.id)  # type: ignore[arg-type]
         enqueue(session, key=f"{key}:v{case.version}", platform=platform, action="update", target=channel,
                 message=alert, anchor_key=key, case_id=case.id)
-    _edit_owner_dm(session, ws, case, view)
+    _edit_owner_dm(session, ws, case, view, insight)
     return view
 
 
