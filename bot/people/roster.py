@@ -169,10 +169,7 @@ def actor_by_slack(session: Session, slack_user_id: str) -> Actor:
     rows = session.execute(_ACTOR_BY_SLACK, {"slack_id": slack_user_id}).all()
     if not rows:
         return actor_for(session, member_by_slack(session, slack_user_id))
-    member = rows[0][0]
-    teams = [(team, manager) for _, team, manager in rows if team is not None]
-    return Actor(member=member, role=Role(member.role), teams=frozenset(t for t, _ in teams),
-                 manages=frozenset(t for t, manager in teams if manager))
+    return _actor(rows[0][0], [(team, manager) for _, team, manager in rows if team is not None])
 
 
 def member_by_id(session: Session, member_id: int) -> Member:
@@ -183,10 +180,13 @@ def member_by_id(session: Session, member_id: int) -> Member:
 
 
 def actor_for(session: Session, member: Member) -> Actor:
-    rows = session.execute(_MEMBERSHIPS, {"member_id": member.id}).all()
-    return Actor(member=member, role=Role(member.role),
-                 teams=frozenset(team for team, _ in rows),
-                 manages=frozenset(team for team, manager in rows if manager))
+    return _actor(member, session.execute(_MEMBERSHIPS, {"member_id": member.id}).all())
+
+
+def _actor(member: Member, teams: list[tuple[str, bool]]) -> Actor:
+    """`member` with their role and their (team, is manager) memberships."""
+    return Actor(member=member, role=Role(member.role), teams=frozenset(team for team, _ in teams),
+                 manages=frozenset(team for team, manager in teams if manager))
 
 
 def _in_team(session: Session, team: str, *, managers: bool) -> list[Member]:
