@@ -199,9 +199,9 @@ def _take_turn(engine: Engine, row: OutboxMessage, me: str, gap: float) -> pace.
     may be sent from now on (so a crash mid-send is looked for, never re-sent blind), checking and
     renewing the lease: a worker whose lease ran out must not send what another now owns."""
     if gap <= 0 and row.action not in NEW_MESSAGE:
-        # An edit takes no turn: only a Retry-After holds it back, and a read tells.
+        # An edit takes no turn and writes nothing: a read, without the write lock.
         with engine.connect() as conn:
-            return pace.held(conn, row.platform, row.target)
+            return pace.take_turn(conn, row.platform, row.target, gap)
     with _writing(engine) as conn:
         turn = pace.take_turn(conn, row.platform, row.target, gap)
         if turn.wait > 0 or row.action not in NEW_MESSAGE:

@@ -47,7 +47,6 @@ def _statements(dialect: str) -> dict[str, Any]:
         "now": select(now),
         "take": (update(PACE).where(_KEY, PACE.c.next_at <= now, PACE.c.held_until <= now)
                  .values(next_at=now + gap).returning(PACE.c.next_at)),
-        "free": select(PACE.c.held_until).where(_KEY, PACE.c.held_until <= now),
         "wait": select(PACE.c.next_at, PACE.c.held_until, now).where(_KEY),
         "answered": update(PACE).where(_KEY).values(
             next_at=case((PACE.c.next_at < now + gap, now + gap), else_=PACE.c.next_at)),
@@ -67,7 +66,8 @@ def now_seconds(bind: Bind) -> float:
 
 
 def held(bind: Bind, platform: str, target: str) -> Turn:
-    """For a send that takes no turn (an edit): how long a Retry-After still holds the target. A read only."""
+    """For a send that takes no turn (an edit): how long a Retry-After still holds the target. A read only:
+    a target nobody was ever told to wait for has no row, and nothing holds it."""
     row = bind.execute(_statements(dialect_of(bind))["wait"], {"b_platform": platform, "b_target": target}).first()
     return Turn(max(0.0, row[1] - row[2]) if row is not None else 0.0)
 
@@ -75,22 +75,21 @@ def held(bind: Bind, platform: str, target: str) -> Turn:
 def take_turn(bind: Bind, platform: str, target: str, gap: float) -> Turn:
     """Take the target's next turn, pushing its next send `gap` seconds ahead; or say how long to wait.
 
-    With `gap` 0 (an edit, which Slack does not count as a post) only a Retry-After holds it back.
-    Runs in the caller's transaction: if the caller rolls back, the turn is given back.
+    With `gap` 0 (an edit, which Slack does not count as a post) there is no turn to take: only a
+    Retry-After holds it back (`held`). Runs in the caller's transaction: if the caller rolls back,
+    the turn is given back.
     """
+    if gap <= 0:
+        return held(bind, platform, target)
     sql = _statements(dialect_of(bind))
     where = {"b_platform": platform, "b_target": target}
     for _ in range(2):
-        if gap > 0:
-            taken = bind.execute(sql["take"], {**where, "gap": gap}).first()
-        else:
-            taken = bind.execute(sql["free"], where).first()
-        if taken is not None:
+        if bind.execute(sql["take"], {**where, "gap": gap}).first() is not None:
             return Turn(0.0)
         row = bind.execute(sql["wait"], where).first()
         if row is not None:
             next_at, held_until, at = row
-            return Turn(max((next_at if gap > 0 else 0.0), held_until) - at)
+            return Turn(max(next_at, held_until) - at)
         # The first send to this target anyone has made: its row, then the turn.
         _new_target(bind, platform, target)
     raise RuntimeError(f"could not take a send turn for {platform}:{target}")  # pragma: no cover
