@@ -134,6 +134,12 @@ def insert_missing(session: Session | Connection, table: Table, rows: list[dict[
     return [tuple(r) for r in session.execute(stmt.returning(*(table.c[c] for c in returning)), rows)]
 
 
+def writing(engine: Engine) -> Any:
+    """A write transaction on a plain connection (`with writing(engine) as conn:`), for Core
+    statements on hot paths: SQLite takes its write lock up front (BEGIN IMMEDIATE), no ORM session."""
+    return engine.execution_options(cx_write=True).begin()
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A writing session that commits on success and rolls back on error."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from storage.db import writing
 from storage.types import utcnow
 
 
@@ -87,7 +88,7 @@ class DbCache:
         t = AssistResult.__table__  # type: ignore[attr-defined]
         values = {"input_hash": digest, "payload": payload, "tokens": tokens, "created_at": utcnow()}
         for _ in range(3):
-            with self.engine.execution_options(cx_write=True).begin() as conn:
+            with writing(self.engine) as conn:
                 if conn.execute(update(t).where(self._where(t, key)).values(**values)).rowcount:
                     return
                 try:

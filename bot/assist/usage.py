@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from storage.db import writing
 from storage.types import utcnow
 
 DEFAULT_DAILY_TOKENS = 200_000
@@ -72,7 +73,7 @@ class DbUsage:
         # An UPDATE first (the usual case), an INSERT for the day's first request; a replica that
         # inserted at the same moment turns ours into the UPDATE.
         for _ in range(3):
-            with self.engine.execution_options(cx_write=True).begin() as conn:
+            with writing(self.engine) as conn:
                 if conn.execute(bump).rowcount:
                     return
                 try:

@@ -14,11 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from bot.machinery.leases import Worker, free, lease, worker_id
-from storage.db import is_postgres, session_scope
+from storage.db import is_postgres, session_scope, writing
 from storage.models import InboxItem
 from storage.types import utcnow
 
@@ -36,7 +36,7 @@ def put(engine: Engine, *, platform: str, kind: str, body: str, content_type: st
     # A Core insert: this runs in the server process for every click, beside the acknowledgements.
     row = {"platform": platform, "kind": kind, "body": body, "content_type": content_type, "lane": lane,
            "status": "pending", "attempts": 0, "received_at": utcnow()}
-    with engine.execution_options(cx_write=True).begin() as conn:
+    with writing(engine) as conn:
         return conn.execute(insert(InboxItem.__table__).values(row).returning(InboxItem.__table__.c.id)).scalar_one()  # type: ignore[attr-defined]
 
 
@@ -50,7 +50,7 @@ def put_many(bind: Engine | Connection, rows: list[dict[str, str | None]]) -> li
     values = [{"lane": None, **r, "status": "pending", "attempts": 0, "received_at": now} for r in rows]
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     if isinstance(bind, Engine):
-        with bind.execution_options(cx_write=True).begin() as conn:
+        with writing(bind) as conn:
             return list(conn.execute(stmt, values).scalars())
     conn = bind.execution_options(cx_write=True)
     with conn.begin():
@@ -60,8 +60,7 @@ def put_many(bind: Engine | Connection, rows: list[dict[str, str | None]]) -> li
 _TABLE = InboxItem.__table__  # type: ignore[attr-defined]
 # Built once: an idle worker asks this ten times a second.
 _WAITING = (select(_TABLE.c.id)
-            .where(_TABLE.c.status == "pending",
-                   or_(_TABLE.c.locked_until.is_(None), _TABLE.c.locked_until < bindparam("now")))
+            .where(_TABLE.c.status == "pending", free(_TABLE.c, bindparam("now")))
             .limit(1))
 
 
@@ -115,7 +114,7 @@ def finish_many(engine: Engine, outcomes: list[tuple[InboxItem, str | None, bool
         else:
             done.append({"item_id": item.id, "me": me, "error": error, "at": now,
                          "new_status": "failed" if retry else "done"})
-    with engine.execution_options(cx_write=True).begin() as conn:
+    with writing(engine) as conn:
         for stmt, rows in ((_DONE, done), (_AGAIN, again)):
             if rows:
                 conn.execute(stmt, rows)

@@ -18,13 +18,13 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, exists, func, select, text, update
 from sqlalchemy.orm import aliased
 
 from bot.machinery import pace
 from storage.clock import database_seconds
 from bot.machinery.leases import Worker, free, lease, worker_id
-from storage.db import is_postgres, session_scope
+from storage.db import is_postgres, session_scope, writing
 from storage.models import OutboxMessage
 from storage.types import utcnow
 
@@ -103,7 +103,7 @@ CLAIM_LOCK = 0x6378_6C6F_6F70_0001
 _DUE = (select(_TABLE.c.id)
         .where(_TABLE.c.status == "pending", _TABLE.c.platform.in_(bindparam("platforms", expanding=True)),
                _TABLE.c.next_attempt_at <= bindparam("now"),
-               or_(_TABLE.c.locked_until.is_(None), _TABLE.c.locked_until < bindparam("now")))
+               free(_TABLE.c, bindparam("now")))
         .limit(1))
 
 
@@ -165,15 +165,10 @@ def _parents(engine: Engine, keys: set[str]) -> dict[str, tuple[str, Delivered |
                 for k, st, c, r in conn.execute(_PARENTS, {"keys": list(keys)})}
 
 
-def _writing(engine: Engine) -> Any:
-    """A write transaction on a plain connection (no ORM session: these run several times per message)."""
-    return engine.execution_options(cx_write=True).begin()
-
-
 def _finish(engine: Engine, row_id: int, me: str, *, then: Callable[[Connection], None] | None = None,
             **values: Any) -> None:
     """Release the row with `values`, if it is still ours; `then` runs in the same transaction."""
-    with _writing(engine) as conn:
+    with writing(engine) as conn:
         conn.execute(update(_TABLE).where(_TABLE.c.id == row_id, _TABLE.c.locked_by == me)
                      .values(locked_by=None, locked_until=None, **values))
         if then is not None:
@@ -202,7 +197,7 @@ def _take_turn(engine: Engine, row: OutboxMessage, me: str, gap: float) -> pace.
         # An edit takes no turn and writes nothing: a read, without the write lock.
         with engine.connect() as conn:
             return pace.take_turn(conn, row.platform, row.target, gap)
-    with _writing(engine) as conn:
+    with writing(engine) as conn:
         turn = pace.take_turn(conn, row.platform, row.target, gap)
         if turn.wait > 0 or row.action not in NEW_MESSAGE:
             return turn
