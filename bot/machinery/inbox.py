@@ -143,8 +143,7 @@ class InboxWorker(Worker):
     poll = 0.1
 
     def __init__(self, engine: Engine, handle: Handler, *, me: str | None = None, concurrency: int = 4):
-        super().__init__()
-        self.engine = engine
+        super().__init__(engine)
         self.handle = handle
         self.me = me or worker_id()
         self.concurrency = concurrency

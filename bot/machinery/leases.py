@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import or_
+from sqlalchemy import Engine, or_
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -62,7 +62,8 @@ class Worker:
     # that comes due by time (a back-off ending, a dead worker's lease running out).
     idle_look = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self.wake = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -79,10 +80,9 @@ class Worker:
 
         poll = self.poll if poll is None else poll
         self.loop = asyncio.get_running_loop()
-        engine = getattr(self, "engine", None)
         # On SQLite, a poll that finds nothing committed since the last one (and no retry due) skips its
         # queries: an idle worker then costs next to nothing. Wake-ups and explicit drains always look.
-        watch = CommitWatch.of(engine, every=max(poll, self.idle_look)) if engine is not None else None
+        watch = CommitWatch.of(self.engine, every=max(poll, self.idle_look))
         woken = True
         try:
             while True:

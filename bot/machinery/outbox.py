@@ -239,8 +239,7 @@ class Deliverer(Worker):
 
     def __init__(self, engine: Engine, ports: list[ChatPort], *, me: str | None = None, batch: int = 200,
                  prepare: Callable[[OutboxMessage], dict[str, Any] | None] | None = None):
-        super().__init__()
-        self.engine = engine
+        super().__init__(engine)
         # Builds a payload at delivery time for rows queued without one (the App Home, which must
         # show the state when it is published, not when the refresh was asked for).
         self.prepare = prepare
