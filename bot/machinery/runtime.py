@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,6 +18,17 @@ from storage.db import session_scope
 from storage import clock as process_clock
 
 T = TypeVar("T")
+
+
+class _Cached(NamedTuple):
+    """The effective workspace, and what it was built from and when that was last checked."""
+
+    version: Any  # bot/people/teams.py settings_version
+    committed_here: int  # bot/people/teams.py changes_committed_here
+    checked: float  # time.monotonic()
+    workspace: Workspace
+
+
 # How often a runtime asks the database whether another process changed a team in chat.
 WORKSPACE_LOOK = 1.0
 
@@ -41,7 +52,7 @@ class Runtime:
         # Work still running after its request was acknowledged; shutdown (and tests) wait for it.
         self.inflight = 0
         self._idle: asyncio.Condition | None = None
-        self._ws_cache: tuple[Any, int, float, Workspace] | None = None
+        self._ws_cache: _Cached | None = None
         # Work Slack is waiting on (a command's answer, a form's validation) and work done after the
         # ack run on separate, small pools, so a burst of after-ack work never delays the next ack.
         self._ack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cx-ack")
@@ -64,15 +75,15 @@ class Runtime:
         here = changes_committed_here()
         looked = time.monotonic()  # an interval between looks, not a date: not the domain clock
         cached = self._ws_cache
-        if cached is not None and cached[1] == here and looked - cached[2] < WORKSPACE_LOOK:
-            return cached[3]
+        if cached is not None and cached.committed_here == here and looked - cached.checked < WORKSPACE_LOOK:
+            return cached.workspace
         with Session(self.engine) as s:
             version = settings_version(s)
-            if cached is not None and cached[0] == version:
-                ws = cached[3]
+            if cached is not None and cached.version == version:
+                ws = cached.workspace
             else:
                 ws = effective_workspace(s, self.base_workspace)
-        self._ws_cache = (version, here, looked, ws)
+        self._ws_cache = _Cached(version, here, looked, ws)
         return ws
 
     def now(self) -> datetime:
