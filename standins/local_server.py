@@ -35,9 +35,26 @@ class LocalServer:
             raise RuntimeError(f"the {self.label} is not running")
         return f"http://127.0.0.1:{self._port}"
 
+    @web.middleware
+    async def _note_peer(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername"))
+        return await handler(request)
+
+    def hang_up(self) -> int:
+        """Close every connection a client holds open here, as a server whose keep-alive timeout
+        ran out does (on the stand-in's loop); returns how many there were."""
+        server = self._runner.server if self._runner is not None else None
+        handlers = server.connections if server is not None else []
+        for h in handlers:
+            h.force_close()
+        return len(handlers)
+
     async def start(self) -> None:
         """Bind 127.0.0.1 on a free port and start answering."""
-        app = web.Application(client_max_size=self.max_body)
+        # The client connections requests came over (address, port): how many a client opened.
+        self.peers: set[Any] = set()
+        app = web.Application(client_max_size=self.max_body, middlewares=[self._note_peer])
         self.add_routes(app.router)
         self.closing = asyncio.Event()
         # A short shutdown timeout: tests start and stop many instances.

@@ -251,6 +251,26 @@ async def test_restart_with_undelivered_messages_delivers_them_once(engine):
         assert cx.slack.calls_to("conversations.history") == [], "never sent, so nothing to look for"
 
 
+async def test_sends_share_kept_alive_connections_and_one_slack_closed_meanwhile_costs_nothing(engine):
+    async with CxHarness(engine) as cx:
+        for n in range(4):
+            record_response(engine, cx.ws, detractor(n, touchpoint=("phone", "billing", "delivery", "chat")[n]))
+        await drain_all(cx)
+        posted = cx.slack.calls_to("chat.postMessage")
+        assert len(posted) >= 4
+        assert len(cx.slack.peers) < len(posted), "calls went over kept-alive connections, not one each"
+        # Slack closes the idle connections (as its keep-alive timeout does) while the worker waits.
+        assert cx.slack.hang_up() >= 1
+        await asyncio.sleep(0.05)
+        record_response(engine, cx.ws, detractor(9))
+        await drain_all(cx)
+        key = next(key_of(c.body) for c in cx.slack.calls_to("chat.postMessage")[len(posted):])
+        assert key is not None and len(posts_of(cx, key)) == 1
+        assert row(cx, key).status == "sent" and not row(cx, key).maybe_sent, \
+            "the closed connection was not used: nothing was in doubt, nothing to look for"
+        assert cx.slack.calls_to("conversations.history") == []
+
+
 # --- one pace per target, shared by every worker ------------------------------------------------
 
 

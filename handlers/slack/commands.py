@@ -11,6 +11,7 @@ from bot.console import registry
 from bot.errors import CxError
 from bot.machinery.runtime import Runtime
 from handlers.slack import render
+from handlers.slack.client import response_url_client
 from handlers.slack.common import actor_of, tracked
 from handlers.slack.mentions import command_text
 
@@ -18,12 +19,16 @@ from handlers.slack.mentions import command_text
 def register(app: AsyncApp, rt: Runtime) -> None:
     @app.command("/cx")
     @tracked(rt)
-    async def on_cx(ack: AsyncAck, body: dict[str, Any], respond) -> None:  # type: ignore[no-untyped-def]
+    async def on_cx(ack: AsyncAck, body: dict[str, Any]) -> None:
         # Slack gets its acknowledgement at once; the answer follows on the command's response_url,
         # so no query, however slow, can push the ack past Slack's 3 seconds.
         await ack()
         text = body.get("text") or ""
         user = body["user_id"]
+
+        async def respond(**message: Any) -> None:
+            # As Bolt's `respond`, on the loop's kept-alive connections (handlers/slack/client.py).
+            await response_url_client(body["response_url"]).send_dict(message)
 
         def run(session: Session) -> registry.Reply:
             line = command_text(session, text)
