@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -100,18 +101,80 @@ def test_an_item_left_by_a_dead_worker_is_taken_again_once_its_lease_runs_out(en
     assert inbox.pending(engine) == 0
 
 
-def test_one_persons_requests_are_handled_in_order_and_others_alongside(engine):
-    def put(lane):  # type: ignore[no-untyped-def]
-        return inbox.put(engine, platform="slack", kind="block_actions", body="{}", content_type="application/json",
-                         lane=lane)
+def _put(engine, lane):  # type: ignore[no-untyped-def]
+    return inbox.put(engine, platform="slack", kind="block_actions", body="{}", content_type="application/json",
+                     lane=lane)
 
-    bob_1, ann_1, bob_2, nobody = put("slack:U0BOB"), put("slack:U0ANN"), put("slack:U0BOB"), put(None)
+
+def test_one_persons_requests_are_taken_together_and_nobody_else_takes_any_meanwhile(engine):
+    bob_1, ann_1, bob_2, nobody = _put(engine, "slack:U0BOB"), _put(engine, "slack:U0ANN"), \
+        _put(engine, "slack:U0BOB"), _put(engine, None)
     first = inbox.claim(engine, "worker-a")
-    assert [i.id for i in first] == [bob_1, ann_1, nobody], "Bob's second click waits for his first"
-    assert inbox.claim(engine, "worker-b") == [], "not even another worker takes it meanwhile"
-    for it in first:
-        inbox.finish(engine, it, "worker-a")
-    assert [i.id for i in inbox.claim(engine, "worker-b")] == [bob_2]
+    assert [i.id for i in first] == [bob_1, ann_1, bob_2, nobody], "oldest first, Bob's two clicks together"
+    assert inbox.claim(engine, "worker-b") == [], "not even another worker takes one meanwhile"
+    bob_3 = _put(engine, "slack:U0BOB")
+    assert inbox.claim(engine, "worker-b") == [], "Bob's next click waits while his earlier ones are held"
+    inbox.finish_many(engine, [(it, None, False) for it in first], "worker-a")
+    assert [i.id for i in inbox.claim(engine, "worker-b")] == [bob_3]
+
+
+async def test_one_persons_requests_are_handled_in_order_and_others_alongside(engine):
+    bob_1, ann_1, bob_2, bob_3 = (_put(engine, lane) for lane in ("slack:U0BOB", "slack:U0ANN", "slack:U0BOB",
+                                                                   "slack:U0BOB"))
+    events: list[str] = []
+
+    async def handle(item: InboxItem) -> str | None:
+        events.append(f"start {item.id}")
+        await asyncio.sleep(0.01)  # another person's request may run meanwhile, never Bob's next
+        events.append(f"end {item.id}")
+        return None
+
+    assert await inbox.InboxWorker(engine, handle).drain() == 4
+    bob = [e for e in events if e.split()[1] in {str(bob_1), str(bob_2), str(bob_3)}]
+    assert bob == [f"start {bob_1}", f"end {bob_1}", f"start {bob_2}", f"end {bob_2}", f"start {bob_3}",
+                   f"end {bob_3}"]
+    assert events.index(f"start {ann_1}") < events.index(f"end {bob_1}"), "Ann's click did not wait for Bob's"
+    assert inbox.pending(engine) == 0
+
+
+async def test_a_click_to_be_retried_holds_back_the_same_persons_later_clicks(engine):
+    bob_1, bob_2, ann_1 = _put(engine, "slack:U0BOB"), _put(engine, "slack:U0BOB"), _put(engine, "slack:U0ANN")
+    handled: list[int] = []
+    down = True
+
+    async def handle(item: InboxItem) -> str | None:
+        if item.id == bob_1 and down:
+            raise OperationalError("SELECT 1", {}, Exception("database is unreachable"))
+        handled.append(item.id)  # type: ignore[arg-type]
+        return None
+
+    worker = inbox.InboxWorker(engine, handle)
+    await worker.drain()
+    assert handled == [ann_1], "Bob's second click was not handled before his first"
+    with Session(engine) as s:
+        second = s.get(InboxItem, bob_2)
+        assert second is not None and second.status == "pending" and second.attempts == 0, \
+            "taken but never tried: its attempt is not counted"
+        assert second.locked_by is None
+    assert inbox.claim(engine, "worker-b") == [], "while Bob's first click backs off, his second waits"
+    down = False
+    for it in inbox.claim(engine, worker.me, now=utcnow() + timedelta(minutes=1)):
+        inbox.finish_many(engine, [await worker._one(it)], worker.me)
+    assert handled == [ann_1, bob_1, bob_2]
+    assert inbox.pending(engine) == 0
+
+
+@pytest.mark.postgres_only
+def test_a_claim_never_runs_ahead_of_an_earlier_click_another_worker_is_taking(engine):
+    bob_1, bob_2, ann_1 = _put(engine, "slack:U0BOB"), _put(engine, "slack:U0BOB"), _put(engine, "slack:U0ANN")
+    # Another worker, mid-claim: it holds Bob's first click locked (FOR UPDATE), not yet leased.
+    with engine.connect() as other:
+        other.execute(text("SELECT id FROM inbox WHERE id = :id FOR UPDATE"), {"id": bob_1})
+        taken = inbox.claim(engine, "worker-b")
+        assert [i.id for i in taken] == [ann_1], "Bob's second click is left until his first is done"
+        other.rollback()
+    inbox.finish_many(engine, [(it, None, False) for it in taken], "worker-b")
+    assert [i.id for i in inbox.claim(engine, "worker-b")] == [bob_1, bob_2]
 
 
 async def test_an_item_that_cannot_be_handled_is_retried_then_marked_failed(engine):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
+from sqlmodel import Session
 
 from bot.machinery.leases import Worker, free, lease, worker_id
 from storage.db import is_postgres, session_scope, writing
@@ -73,19 +74,39 @@ def waiting(engine: Engine, now: datetime) -> bool:
 
 
 def claim(engine: Engine, me: str, *, now: datetime | None = None, limit: int = 20) -> list[InboxItem]:
-    """Lease up to `limit` waiting items to `me`, oldest first: of each lane only its oldest item
-    not done yet, so a person's second click waits for their first, whichever worker has it."""
+    """Lease up to `limit` waiting items to `me`, oldest first. A lane's items (one person's
+    requests) are taken together, and only from its oldest one not done, so a person's second click
+    waits for their first whichever worker has it: the worker handles them one after another."""
     now = now or utcnow()
     if not waiting(engine, now):
         return []
     earlier = aliased(InboxItem)
+    postgres = is_postgres(engine)
     with session_scope(engine) as s:
         q = (select(InboxItem)
              .where(InboxItem.status == "pending", free(InboxItem, now),
+                    # No earlier item of the lane is leased to someone or backing off. Earlier ones
+                    # that are free come first in this very order, so they are taken too.
                     ~exists().where(earlier.lane == InboxItem.lane, earlier.status == "pending",
-                                    earlier.id < InboxItem.id))  # type: ignore[operator]
+                                    earlier.id < InboxItem.id, ~free(earlier, now)))  # type: ignore[operator]
              .order_by(InboxItem.id).limit(limit))  # type: ignore[arg-type]
-        return lease(s, q, me=me, now=now, lasts=LEASE, postgres=is_postgres(engine))
+        keep = (lambda rows: _behind_no_one(s, rows)) if postgres else None
+        return lease(s, q, me=me, now=now, lasts=LEASE, postgres=postgres, keep=keep)
+
+
+def _behind_no_one(s: Session, rows: list[InboxItem]) -> list[InboxItem]:
+    """PostgreSQL: a worker claiming at the same moment holds the rows it is taking locked (SKIP
+    LOCKED passed them by) but not yet leased; an item of ours behind one of those in its lane is
+    left for later. (On SQLite claims take turns: nothing is half-taken.)"""
+    lanes = {r.lane for r in rows if r.lane is not None}
+    if not lanes:
+        return rows
+    ids = [r.id for r in rows]
+    first_elsewhere = dict(s.execute(  # type: ignore[arg-type]
+        select(InboxItem.lane, func.min(InboxItem.id))
+        .where(InboxItem.lane.in_(lanes), InboxItem.status == "pending", InboxItem.id.not_in(ids))  # type: ignore[union-attr,attr-defined]
+        .group_by(InboxItem.lane)).all())
+    return [r for r in rows if r.lane not in first_elsewhere or r.id < first_elsewhere[r.lane]]  # type: ignore[operator]
 
 
 def finish(engine: Engine, item: InboxItem, me: str, *, error: str | None = None, retry: bool = False) -> None:
@@ -99,14 +120,20 @@ _DONE = (update(_TABLE).where(_TABLE.c.id == bindparam("item_id"), _TABLE.c.lock
                  last_error=bindparam("error")))
 _AGAIN = (update(_TABLE).where(_TABLE.c.id == bindparam("item_id"), _TABLE.c.locked_by == bindparam("me"))
           .values(locked_by=None, locked_until=bindparam("at"), last_error=bindparam("error")))
+# Taken but not tried: back as it was, its attempt not counted.
+_BACK = (update(_TABLE).where(_TABLE.c.id == bindparam("item_id"), _TABLE.c.locked_by == bindparam("me"))
+         .values(locked_by=None, locked_until=None, attempts=_TABLE.c.attempts - 1))
 
 
-def finish_many(engine: Engine, outcomes: list[tuple[InboxItem, str | None, bool]], me: str) -> None:
-    """`finish` for a whole pass in one transaction: (item, error, retry) each. An item whose lease
-    `me` no longer holds (it ran out, and another worker took the item) is left to that worker."""
+def finish_many(engine: Engine, outcomes: list[tuple[InboxItem, str | None, bool]], me: str,
+                untried: Sequence[InboxItem] = ()) -> None:
+    """`finish` for a whole pass in one transaction: (item, error, retry) each; `untried` items go
+    back as they were. An item whose lease `me` no longer holds (it ran out, and another worker
+    took the item) is left to that worker."""
     now = utcnow()
     done: list[dict[str, object]] = []
     again: list[dict[str, object]] = []
+    back = [{"item_id": item.id, "me": me} for item in untried]
     for item, error, retry in outcomes:
         if retry and item.attempts < MAX_ATTEMPTS:
             again.append({"item_id": item.id, "me": me, "error": error,
@@ -115,16 +142,13 @@ def finish_many(engine: Engine, outcomes: list[tuple[InboxItem, str | None, bool
             done.append({"item_id": item.id, "me": me, "error": error, "at": now,
                          "new_status": "failed" if retry else "done"})
     with writing(engine) as conn:
-        for stmt, rows in ((_DONE, done), (_AGAIN, again)):
+        for stmt, rows in ((_DONE, done), (_AGAIN, again), (_BACK, back)):
             if rows:
                 conn.execute(stmt, rows)
 
 
 def pending(engine: Engine) -> int:
     """Items not handled yet (for health checks, benchmarks and tests)."""
-    from sqlalchemy import func
-    from sqlmodel import Session
-
     with Session(engine) as s:
         return s.execute(select(func.count()).select_from(InboxItem).where(InboxItem.status == "pending")).scalar_one()
 
@@ -157,20 +181,33 @@ class InboxWorker(Worker):
             return item, repr(exc), True
 
     async def drain(self) -> int:
-        """Handle everything waiting now; returns how many items were handled. Each batch is marked
-        done in one transaction once all of it is handled: an item handled just before a crash is
-        handled again after its lease runs out, as it would be with a transaction per item."""
+        """Handle everything waiting now; returns how many items were tried. A lane's items are
+        handled one after another, in order; when one is to be retried, the lane's later items go
+        back untried, to wait for it. Each batch is marked done in one transaction once all of it
+        is handled: an item handled just before a crash is handled again after its lease runs
+        out, as it would be with a transaction per item."""
         done = 0
         while True:
             items = await asyncio.to_thread(claim, self.engine, self.me, limit=self.concurrency * 4)
             if not items:
                 return done
             gate = asyncio.Semaphore(self.concurrency)
+            lanes: dict[object, list[InboxItem]] = {}
+            for item in items:  # oldest first, as claimed
+                lanes.setdefault(item.lane if item.lane is not None else ("item", item.id), []).append(item)
+            untried: list[InboxItem] = []
 
-            async def run(item: InboxItem) -> tuple[InboxItem, str | None, bool]:
+            async def run(lane: list[InboxItem]) -> list[tuple[InboxItem, str | None, bool]]:
+                outcomes = []
                 async with gate:
-                    return await self._one(item)
+                    for n, item in enumerate(lane):
+                        outcomes.append(await self._one(item))
+                        if outcomes[-1][2]:
+                            untried.extend(lane[n + 1:])
+                            break
+                return outcomes
 
-            outcomes = await asyncio.gather(*(run(i) for i in items))
-            await asyncio.to_thread(finish_many, self.engine, list(outcomes), self.me)
-            done += len(items)
+            ran = await asyncio.gather(*(run(lane) for lane in lanes.values()))
+            outcomes = [o for lane in ran for o in lane]
+            await asyncio.to_thread(finish_many, self.engine, outcomes, self.me, untried)
+            done += len(outcomes)
