@@ -163,3 +163,32 @@ async def test_any_malformed_slack_auth_header_is_401_with_a_reason_and_stores_n
     assert json.loads(text)["error"].startswith("not signed by Slack: ")
     with Session(engine) as s:
         assert s.execute(select(func.count()).select_from(InboxItem)).scalar_one() == 0
+
+
+# Slack's form bodies are read by handlers/slack/verify.form_fields (a fast path for the common case);
+# whatever the bytes, it must read exactly what the standard library's parse_qsl reads.
+_form_bytes = st.lists(st.sampled_from([b"a", b"=", b"&", b"+", b"%", b"%4", b"%41", b"%e2%82%ac", b"%ZZ", b"%ff",
+                                        b"\\", b"\\x41", "é".encode(), b"\xff", b"payload", b"%7B%22x%22%3A1%7D"]),
+                       max_size=30).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_form_bytes | st.binary(max_size=60))
+def test_form_fields_read_any_body_as_parse_qsl_does(raw):
+    from urllib.parse import parse_qsl
+
+    from handlers.slack.verify import form_fields
+
+    text = raw.decode("utf-8", "replace")
+    assert form_fields(raw, text) == dict(parse_qsl(text, keep_blank_values=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(st.text(max_size=20), st.text(max_size=60)), max_size=6))
+def test_form_fields_read_what_a_form_encoder_wrote(pairs):
+    from urllib.parse import urlencode
+
+    from handlers.slack.verify import form_fields
+
+    raw = urlencode(pairs).encode()
+    assert form_fields(raw, raw.decode()) == dict(pairs)
