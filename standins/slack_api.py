@@ -66,6 +66,11 @@ class _Fault:
     error: str | None
     after_processing: bool
     remaining: int
+    hang_up: bool = False  # after processing: close the connection instead of answering
+
+
+class _HangUp(Exception):
+    """The call was carried out; its connection is to be closed with no answer."""
 
 
 class SlackStandIn(LocalServer, SlackWorkspace):
@@ -173,9 +178,10 @@ class SlackStandIn(LocalServer, SlackWorkspace):
             retry_after = 1  # Slack always says when to come back
         self._queue_fault(method, _Fault(status, retry_after, delay, error, False, times))
 
-    def fail_after_processing(self, method: str, *, status: int = 500, times: int = 1) -> None:
-        """Do the work of the next `times` calls of `method`, then answer `status` as if it had failed."""
-        self._queue_fault(method, _Fault(status, 1 if status == 429 else None, 0.0, None, True, times))
+    def fail_after_processing(self, method: str, *, status: int = 500, times: int = 1, hang_up: bool = False) -> None:
+        """Do the work of the next `times` calls of `method`, then answer `status` as if it had failed;
+        with `hang_up`, close the connection instead of answering (a connection dropped just then)."""
+        self._queue_fault(method, _Fault(status, 1 if status == 429 else None, 0.0, None, True, times, hang_up))
 
     def chaos(self, rate: float, *, methods: tuple[str, ...] = ("chat.postMessage", "chat.update"),
               seed: int | None = None) -> None:
@@ -251,7 +257,12 @@ class SlackStandIn(LocalServer, SlackWorkspace):
         token = call.token
         if token != self.token:
             return self._answer(call, {"ok": False, "error": "invalid_auth" if token else "not_authed"})
-        return await self._serve(call, lambda: handler(body))
+        try:
+            return await self._serve(call, lambda: handler(body))
+        except _HangUp:
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("the stand-in hung up") from None
 
     @property
     def response_base(self) -> str:
@@ -305,6 +316,8 @@ class SlackStandIn(LocalServer, SlackWorkspace):
             except ApiError as exc:
                 payload = {"ok": False, "error": exc.code}
             if fault is not None and fault.after_processing:
+                if fault.hang_up:
+                    raise _HangUp()
                 return self._fault_answer(call, fault)
             return self._answer(call, payload)
 

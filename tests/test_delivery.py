@@ -124,6 +124,20 @@ async def test_a_post_that_may_have_happened_is_looked_for_until_slack_answers(e
         assert sent.status == "sent" and not sent.maybe_sent and sent.sent_ref == cx.alert(1)["ts"]
 
 
+async def test_a_post_whose_kept_alive_connection_dropped_after_slack_posted_it_is_looked_for_not_repeated(engine):
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor(1))
+        cx.slack.fail_after_processing("chat.postMessage", hang_up=True)  # posted, then no answer at all
+        await cx.deliverer.drain()
+        assert row(cx, ALERT).maybe_sent, "a dropped connection leaves the post in doubt"
+        await deliver_until_settled(cx)
+        assert top_level_keys(cx, "C0SUPPORT") == Counter({ALERT: 1}), "exactly one alert"
+        assert len(posts_of(cx, ALERT)) == 1, "found by the look-up, not posted again"
+        assert cx.slack.calls_to("conversations.history")
+        sent = row(cx, ALERT)
+        assert sent.status == "sent" and not sent.maybe_sent and sent.sent_ref == cx.alert(1)["ts"]
+
+
 async def test_a_timed_out_post_is_not_looked_for_before_it_could_have_landed(engine):
     async with CxHarness(engine) as cx:
         cx.deliverer.ports["slack"].client.timeout = CLIENT_TIMEOUT  # type: ignore[attr-defined]
