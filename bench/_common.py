@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,3 +102,20 @@ def postgres_database(prefix: str, server_url: str | None = None) -> Iterator[st
             admin.dispose()
             if started:
                 subprocess.run(["bash", str(script), "stop"], capture_output=True)
+
+
+async def idle_cpu_rate(cpu: Callable[[], Awaitable[tuple[float, float]]], seconds: float) -> tuple[float, float]:
+    """CPU seconds per second that the processes `cpu` reads (server, workers) spend with nothing to
+    do (their polls), to subtract from what a measured run costs. Start-up work (migrations, a
+    worker's first run-due) is no one's idle: this first waits for three quiet seconds in a row."""
+    quiet = 0
+    for _ in range(120):
+        a = await cpu()
+        await asyncio.sleep(1.0)
+        quiet = quiet + 1 if sum(await cpu()) - sum(a) <= 0.15 else 0
+        if quiet >= 3:
+            break
+    a = await cpu()
+    await asyncio.sleep(seconds)
+    b = await cpu()
+    return (b[0] - a[0]) / seconds, (b[1] - a[1]) / seconds

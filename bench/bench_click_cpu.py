@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import migrated_sqlite, quiet_logs, table  # noqa: E402
+from _common import idle_cpu_rate, migrated_sqlite, quiet_logs, table  # noqa: E402
 from bench_slack_ack import SECRET, TOKEN, StandInProcess  # noqa: E402
 
 TARGET_MS = 5.0
@@ -252,19 +252,11 @@ async def amain(args: argparse.Namespace) -> None:
         clicks = await open_cases(url, standin.api_url, args.cases, config, args.homes_open)
         server = Serve(url, standin.api_url, config)
         await server.ready()
-        # Start-up work (migrations, the first run-due over the new cases) is not a click's: wait for quiet.
-        quiet_since = time.monotonic()
-        for _ in range(120):
-            a = sum(server.cpu())
-            await asyncio.sleep(1.0)
-            if sum(server.cpu()) - a > 0.15:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= 3:
-                break
-        s0, w0 = server.cpu()
-        await asyncio.sleep(args.idle)
-        s1, w1 = server.cpu()
-        idle_s, idle_w = (s1 - s0) / args.idle, (w1 - w0) / args.idle
+        async def cpu() -> tuple[float, float]:
+            return server.cpu()
+
+        # Start-up work (migrations, the first run-due over the new cases) is not a click's.
+        idle_s, idle_w = await idle_cpu_rate(cpu, args.idle)
         spies = []
         if args.profile:
             Path(args.profile).mkdir(parents=True, exist_ok=True)

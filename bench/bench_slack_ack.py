@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import percentile, quiet_logs, table  # noqa: E402
+from _common import idle_cpu_rate, percentile, quiet_logs, table  # noqa: E402
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
@@ -398,21 +398,9 @@ class Servers:
 
     async def idle_rate(self, seconds: float) -> tuple[float, float]:
         """CPU seconds per second of the server and of its worker processes with nothing to do (their
-        polls), measured over `seconds` once everything is settled: subtracted from each phase."""
+        polls), measured once everything is settled: subtracted from each phase."""
         await self.settle()
-        # The worker's start-up work (its first run-due over the new cases) is no one's idle: wait
-        # for three quiet seconds in a row first (as bench_click_cpu.py does).
-        quiet = 0
-        for _ in range(120):
-            a = await self.cpu()
-            await asyncio.sleep(1.0)
-            quiet = quiet + 1 if sum(await self.cpu()) - sum(a) < 0.15 else 0
-            if quiet >= 3:
-                break
-        a = await self.cpu()
-        await asyncio.sleep(seconds)
-        b = await self.cpu()
-        return (b[0] - a[0]) / seconds, (b[1] - a[1]) / seconds
+        return await idle_cpu_rate(self.cpu, seconds)
 
     async def profile_start(self) -> None:
         if self.profile == "pyinstrument":
