@@ -195,19 +195,21 @@ class InboxWorker(Worker):
             lanes: dict[object, list[InboxItem]] = {}
             for item in items:  # oldest first, as claimed
                 lanes.setdefault(item.lane if item.lane is not None else ("item", item.id), []).append(item)
-            untried: list[InboxItem] = []
-
-            async def run(lane: list[InboxItem]) -> list[tuple[InboxItem, str | None, bool]]:
-                outcomes = []
-                async with gate:
-                    for n, item in enumerate(lane):
-                        outcomes.append(await self._one(item))
-                        if outcomes[-1][2]:
-                            untried.extend(lane[n + 1:])
-                            break
-                return outcomes
-
-            ran = await asyncio.gather(*(run(lane) for lane in lanes.values()))
-            outcomes = [o for lane in ran for o in lane]
-            await asyncio.to_thread(finish_many, self.engine, outcomes, self.me, untried)
+            ran = await asyncio.gather(*(self._lane(lane, gate) for lane in lanes.values()))
+            outcomes = [o for tried, _ in ran for o in tried]
+            await asyncio.to_thread(finish_many, self.engine, outcomes, self.me, [i for _, left in ran for i in left])
             done += len(outcomes)
+
+    async def _lane(self, lane: list[InboxItem], gate: asyncio.Semaphore
+                    ) -> tuple[list[tuple[InboxItem, str | None, bool]], list[InboxItem]]:
+        """One lane's items, in order: (the outcomes of those tried, those left untried because an
+        earlier one is to be retried)."""
+        tried = []
+        async with gate:
+            for n, item in enumerate(lane):
+                outcome = await self._one(item)
+                tried.append(outcome)
+                _, _, retry = outcome
+                if retry:
+                    return tried, lane[n + 1:]
+        return tried, []
