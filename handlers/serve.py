@@ -159,10 +159,9 @@ async def work(engine: Engine, ws: Workspace, settings: Settings) -> None:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if services.slack_inbox is not None or services.deliverer is not None:
-            from handlers.slack.client import close_loop_session
+        from handlers.slack.client import close_loop_session
 
-            await close_loop_session()  # the kept-alive connections to Slack
+        await close_loop_session()  # the kept-alive connections to Slack, if any call opened them
 
 
 # A worker process polls for what other processes stored or queued (in one process, the worker is

@@ -86,10 +86,9 @@ def build_web_app(services: Services) -> web.Application:
             t.cancel()
         await asyncio.gather(*services.background, return_exceptions=True)
         services.background.clear()
-        if services.slack_app is not None or services.slack_inbox is not None:
-            from handlers.slack.client import close_loop_session
+        from handlers.slack.client import close_loop_session
 
-            await close_loop_session()  # the kept-alive connections to Slack
+        await close_loop_session()  # the kept-alive connections to Slack, if any call opened them
 
     app.on_startup.append(start_background)
     app.on_cleanup.append(stop_background)
