@@ -70,6 +70,7 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
             rt.on_queued.append(services.deliverer.nudge)
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
         from handlers.slack.app import build_app
+        from handlers.slack.direct import direct_routes
         from handlers.slack.inbox import SlackInbox
 
         def app(worker: bool, first: Any = None):  # type: ignore[no-untyped-def]
@@ -78,7 +79,9 @@ def build_services(engine: Engine, ws: Workspace, settings: Settings, *, runtime
                              api_url=settings.slack_api_url, worker=worker, first=first)
 
         worker_app = app(worker=True) if role != "web" else None
-        services.slack_inbox = SlackInbox(rt, worker_app, writer=writer, on_stored=on_stored)
+        direct = direct_routes(rt, token=settings.slack_bot_token,  # type: ignore[arg-type]
+                               api_url=settings.slack_api_url) if worker_app is not None else None
+        services.slack_inbox = SlackInbox(rt, worker_app, writer=writer, on_stored=on_stored, direct=direct)
         if role != "worker":
             services.slack_app = app(worker=False, first=services.slack_inbox.install)
         if worker_app is not None:

@@ -154,6 +154,33 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def reading_scope(engine: Engine) -> Iterator[Session]:
+    """A session for work that reads: on SQLite it begins without the write lock (BEGIN, not BEGIN
+    IMMEDIATE), so it neither waits for a writer nor holds one up. It commits on success, so a write
+    it makes after all is kept; SQLite refuses that write if another writer committed since this
+    one began reading (`lost_to_a_writer`), and the work must then run again as a writer
+    (bot/machinery/runtime.py `Runtime.reading`). On PostgreSQL it is the same as `session_scope`."""
+    from sqlmodel import Session
+
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SQLITE_BUSY = 5  # the primary result code; SQLITE_BUSY_SNAPSHOT (517) is one of its extended codes
+
+
+def lost_to_a_writer(exc: BaseException) -> bool:
+    """Whether SQLite refused a write because another connection holds, or has just used, the write lock."""
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == SQLITE_BUSY
+
+
 def alembic_config(url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 

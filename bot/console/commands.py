@@ -110,7 +110,8 @@ def paged(title: str, lines: list[list[Span]], page: int, again: str, *, empty: 
 # --- queues ----------------------------------------------------------------------------------
 
 
-@command("open", "open [TEAM]", "The team's open cases, oldest due first", Role.MANAGER)
+@command("open", "open [TEAM]", "The team's open cases, oldest due first", Role.MANAGER,
+         reads=True)
 def _open(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     args, page = _page_arg(args)
     if len(args) > 1:
@@ -132,7 +133,8 @@ def overdue_filter(now: datetime) -> Any:
                and_(Case.status != CaseStatus.RESOLVED.value, Case.resolve_due_at <= now))
 
 
-@command("overdue", "overdue", "Cases past a due time in the teams you manage", Role.MANAGER)
+@command("overdue", "overdue", "Cases past a due time in the teams you manage", Role.MANAGER,
+         reads=True)
 def _overdue(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     args, page = _page_arg(args)
     teams = _teams_for(actor, ws, args[0] if args else None)

@@ -65,6 +65,7 @@ class Command:
     role: Role
     run: Callable[[Session, Workspace, Actor, list[str], datetime], Reply]
     raw: bool = False  # free text: the handler gets the rest of the line untouched, as one argument
+    reads: bool = False  # only reads: run without the write lock (bot/machinery/runtime.py `Runtime.reading`)
 
 
 REGISTRY: dict[str, Command] = {}
@@ -77,11 +78,21 @@ def load_extensions() -> None:
     wiring.load()
 
 
-def command(name: str, usage: str, summary: str, role: Role = Role.AGENT, *, raw: bool = False):  # type: ignore[no-untyped-def]
+def command(name: str, usage: str, summary: str, role: Role = Role.AGENT, *, raw: bool = False,  # type: ignore[no-untyped-def]
+            reads: bool = False):
     def wrap(fn: Callable[[Session, Workspace, Actor, list[str], datetime], Reply]):  # type: ignore[no-untyped-def]
-        REGISTRY[name] = Command(name=name, usage=usage, summary=summary, role=role, run=fn, raw=raw)
+        REGISTRY[name] = Command(name=name, usage=usage, summary=summary, role=role, run=fn, raw=raw, reads=reads)
         return fn
     return wrap
+
+
+def reads_only(text: str) -> bool:
+    """Whether the command line `text` names a command that only reads (an unknown one is answered
+    with an error, which reads too)."""
+    load_extensions()
+    words = text.strip().split(None, 1)
+    cmd = REGISTRY.get(words[0].lower() if words else "help")
+    return cmd is None or cmd.reads
 
 
 def _text(*lines: str) -> Reply:
@@ -127,7 +138,7 @@ def _allowed(actor: Actor, cmd: Command) -> bool:
     return actor.role.rank >= cmd.role.rank
 
 
-@command("help", "help", "What you can do with cxloop")
+@command("help", "help", "What you can do with cxloop", reads=True)
 def _help(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     lines = [f"/cx {c.usage} — {c.summary}" for c in REGISTRY.values() if _allowed(actor, c)]
     return Reply(Message(text="cxloop commands", blocks=[
@@ -153,7 +164,7 @@ def _line(view: cm.CaseView) -> list[Span]:
     return spans
 
 
-@command("mine", "mine", "Your open cases and follow-ups, with the next step and due time")
+@command("mine", "mine", "Your open cases and follow-ups, with the next step and due time", reads=True)
 def _mine(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     rows = session.exec(select(Case).where(Case.owner_id == actor.id,
                                            Case.status.in_([CaseStatus.IN_PROGRESS.value, CaseStatus.RESOLVED.value]))
@@ -170,7 +181,7 @@ def _mine(session: Session, ws: Workspace, actor: Actor, args: list[str], now: d
     return Reply(Message(text=text, blocks=blocks), private=True)
 
 
-@command("case", "case ID", "The whole case: response, owner, steps with notes, history")
+@command("case", "case ID", "The whole case: response, owner, steps with notes, history", reads=True)
 def _case(session: Session, ws: Workspace, actor: Actor, args: list[str], now: datetime) -> Reply:
     usage = "Give the case number, for example `/cx case 42`."
     if len(args) != 1:

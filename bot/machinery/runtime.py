@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bot.config import Settings, Workspace
-from storage.db import session_scope
+from storage.db import lost_to_a_writer, reading_scope, session_scope
 from storage import clock as process_clock
 
 T = TypeVar("T")
@@ -93,6 +94,23 @@ class Runtime:
         """Run `fn` in one transaction, then wake the delivery worker."""
         with session_scope(self.engine) as session:
             result = fn(session)
+        for cb in self.on_queued:
+            cb()
+        return result
+
+    def reading(self, fn: Callable[[Session], T]) -> T:
+        """`transaction` for work that reads (a report, a list of cases): on SQLite it does not take
+        the write lock up front, so a long report never holds up the acknowledgements the server
+        writes. Should `fn` write after all (someone seen for the first time is added) just after
+        another writer committed, SQLite refuses the write; `fn` then runs again, as a writer.
+        `fn` must do nothing but database work, as in `transaction`."""
+        try:
+            with reading_scope(self.engine) as session:
+                result = fn(session)
+        except OperationalError as exc:
+            if not lost_to_a_writer(exc):
+                raise
+            return self.transaction(fn)
         for cb in self.on_queued:
             cb()
         return result

@@ -4,7 +4,9 @@ The front app (the one Slack's HTTP requests or Socket Mode reach) checks the si
 the payload of slash commands, button clicks and events, and once the row is committed answers
 them with an empty 200 (bot/machinery/inbox_writer.py commits requests that arrive together at once). A
 worker app with the same listeners, which runs each one to its end before returning
-(`process_before_response`), then handles the stored payload, in this process or a worker process.
+(`process_before_response`), then handles the stored payload, in this process or a worker process;
+clicks and `/cx`, the requests Slack sends most, go straight to their listener's function
+(handlers/slack/direct.py).
 Modal submissions stay in the front app: their answer (validation errors) is the HTTP response.
 Over HTTP, `take` does the same before Bolt's dispatch, which the hot path does not need.
 """
@@ -19,9 +21,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import DBAPIError
 
 from bot.machinery.inbox_writer import InboxWriter
 from bot.machinery.runtime import Runtime
+from handlers.slack.direct import Route
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,11 @@ class SlackInbox:
     """Stores deferred requests and, as an inbox handler, runs them through the worker app."""
 
     def __init__(self, rt: Runtime, worker_app: AsyncApp | None, *, writer: InboxWriter | None = None,
-                 on_stored: Callable[[], None] | None = None):
+                 on_stored: Callable[[], None] | None = None, direct: Route | None = None):
         self.rt = rt
         self.worker_app = worker_app
+        # Stored clicks and /cx skip the worker app's dispatch (handlers/slack/direct.py).
+        self.direct = direct
         self.writer = writer or InboxWriter(rt.engine, rt.for_ack)
         # In one-process mode, what was stored is handled right away (bot.inbox_writer.HandleSoon);
         # otherwise worker processes poll the inbox.
@@ -104,7 +110,23 @@ class SlackInbox:
         # Socket Mode requests carry a parsed payload and no signature to check; a stored payload
         # is one too: its signature was checked before it was stored.
         assert self.worker_app is not None, "this process only stores requests"
-        req = AsyncBoltRequest(body=json.loads(item.body), mode="socket_mode")
+        body = json.loads(item.body)
+        work = self.direct(body) if self.direct is not None else None
+        if work is not None:
+            try:
+                async with self.rt.track():
+                    await work
+            except DBAPIError:
+                # The database failed the request's transaction, which rolled back: nothing was done,
+                # so the item goes back to be tried again (bot/machinery/inbox.py).
+                raise
+            except Exception as exc:
+                # As Bolt does with a listener that raises: noted on the item, not run again (its
+                # transaction may have been committed before what raised).
+                log.exception("a stored Slack %s failed", item.kind)
+                return f"the listener raised {type(exc).__name__}: {str(exc)[:500]}"
+            return None
+        req = AsyncBoltRequest(body=body, mode="socket_mode")
         resp = await self.worker_app.async_dispatch(req)
         if resp.status >= 400:
             return f"the listener answered {resp.status}: {resp.body[:500]}"

@@ -59,24 +59,35 @@ async def show(client: AsyncWebClient, body: dict[str, Any], outcome: Outcome) -
     # Done and None: the change shows itself (the alert is edited), nothing more to say.
 
 
+def clicks() -> re.Pattern[str]:
+    """The action ids `run_click` answers: every registered action but Slack's own."""
+    return _pattern(interactions.actions() - SLACK_OWN)
+
+
+async def run_click(rt: Runtime, body: dict[str, Any], client: AsyncWebClient) -> None:
+    """A click, after its acknowledgement: the action in one transaction, then its outcome shown.
+    Bolt's listener calls this, and so does the inbox worker for a stored click (handlers/slack/direct.py)."""
+    action_id = body["actions"][0]["action_id"].split(":")[0]
+
+    def work(session: Session) -> Outcome:
+        return interactions.run_action(session, _click(session, rt, body), action_id)
+
+    try:
+        outcome = await rt.after_ack(rt.transaction, work)
+    except CxError as exc:
+        await tell(client, body["user"]["id"], channel_of(body), str(exc))
+        return
+    await show(client, body, outcome)
+
+
 def register(app: AsyncApp, rt: Runtime) -> None:
     """One listener for every registered action, one for every registered form."""
 
-    @app.action(_pattern(interactions.actions() - SLACK_OWN))
+    @app.action(clicks())
     @tracked(rt)
     async def on_click(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        action_id = body["actions"][0]["action_id"].split(":")[0]
-
-        def work(session: Session) -> Outcome:
-            return interactions.run_action(session, _click(session, rt, body), action_id)
-
-        try:
-            outcome = await rt.after_ack(rt.transaction, work)
-        except CxError as exc:
-            await tell(client, body["user"]["id"], channel_of(body), str(exc))
-            return
-        await show(client, body, outcome)
+        await run_click(rt, body, client)
 
     @app.view(_pattern(interactions.forms()))
     @tracked(rt)
