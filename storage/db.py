@@ -7,7 +7,7 @@ so that a quick command such as `cxloop scores` starts without them (bench/bench
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,11 +141,12 @@ def writing(engine: Engine) -> Any:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A writing session that commits on success and rolls back on error."""
+def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """A writing session that commits on success and rolls back on error. With `write=False` (see
+    `reading_scope`), SQLite begins without taking the write lock."""
     from sqlmodel import Session
 
-    with Session(engine.execution_options(cx_write=True), expire_on_commit=False) as session:
+    with Session(engine.execution_options(cx_write=True) if write else engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -154,22 +155,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-@contextmanager
-def reading_scope(engine: Engine) -> Iterator[Session]:
+def reading_scope(engine: Engine) -> AbstractContextManager[Session]:
     """A session for work that reads: on SQLite it begins without the write lock (BEGIN, not BEGIN
     IMMEDIATE), so it neither waits for a writer nor holds one up. It commits on success, so a write
     it makes after all is kept; SQLite refuses that write if another writer committed since this
     one began reading (`lost_to_a_writer`), and the work must then run again as a writer
     (bot/machinery/runtime.py `Runtime.reading`). On PostgreSQL it is the same as `session_scope`."""
-    from sqlmodel import Session
-
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    return session_scope(engine, write=False)
 
 
 SQLITE_BUSY = 5  # the primary result code; SQLITE_BUSY_SNAPSHOT (517) is one of its extended codes

@@ -90,9 +90,15 @@ def reads_only(text: str) -> bool:
     """Whether the command line `text` names a command that only reads (an unknown one is answered
     with an error, which reads too)."""
     load_extensions()
-    words = text.strip().split(None, 1)
-    cmd = REGISTRY.get(words[0].lower() if words else "help")
+    head, _ = _head(text)
+    cmd = REGISTRY.get(head)
     return cmd is None or cmd.reads
+
+
+def _head(text: str) -> tuple[str, list[str]]:
+    """The command's name (lower-cased; `help` for an empty line) and the rest of the line, untouched."""
+    head, *rest = text.strip().split(None, 1) or ["help"]
+    return head.lower(), rest
 
 
 def _text(*lines: str) -> Reply:
@@ -107,11 +113,11 @@ def closest(word: str, options: list[str]) -> str | None:
 def dispatch(session: Session, ws: Workspace, actor: Actor, text: str, *, now: datetime) -> Reply:
     """Run one command line such as `case 42` for `actor`."""
     load_extensions()
-    head, *rest = text.strip().split(None, 1) or ["help"]
-    cmd = REGISTRY.get(head.lower())
+    head, rest = _head(text)
+    cmd = REGISTRY.get(head)
     if cmd is not None and cmd.raw:
         # Free text (kudos): apostrophes and quotes are words, not shell quoting.
-        name, args = head.lower(), [r.strip() for r in rest if r.strip()]
+        name, args = head, [r.strip() for r in rest if r.strip()]
     else:
         try:
             words = shlex.split(text.strip())

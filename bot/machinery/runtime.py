@@ -92,11 +92,7 @@ class Runtime:
 
     def transaction(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in one transaction, then wake the delivery worker."""
-        with session_scope(self.engine) as session:
-            result = fn(session)
-        for cb in self.on_queued:
-            cb()
-        return result
+        return self._run(session_scope, fn)
 
     def reading(self, fn: Callable[[Session], T]) -> T:
         """`transaction` for work that reads (a report, a list of cases): on SQLite it does not take
@@ -105,12 +101,15 @@ class Runtime:
         another writer committed, SQLite refuses the write; `fn` then runs again, as a writer.
         `fn` must do nothing but database work, as in `transaction`."""
         try:
-            with reading_scope(self.engine) as session:
-                result = fn(session)
+            return self._run(reading_scope, fn)
         except OperationalError as exc:
             if not lost_to_a_writer(exc):
                 raise
             return self.transaction(fn)
+
+    def _run(self, scope: Callable[[Engine], Any], fn: Callable[[Session], T]) -> T:
+        with scope(self.engine) as session:
+            result = fn(session)
         for cb in self.on_queued:
             cb()
         return result
