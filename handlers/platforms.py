@@ -62,4 +62,4 @@ def make_deliverer(rt: Runtime, *, teams: Any = None) -> Deliverer | None:
     ports = delivery_ports(rt.settings, engine=rt.engine, teams=teams, workspace=rt.base_workspace)
     if not ports:
         return None
-    return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row))
+    return Deliverer(rt.engine, ports, prepare=lambda row: home_payload(rt, row), run=rt.blocking)

@@ -492,7 +492,7 @@ async def test_a_click_acknowledged_right_before_a_kill_9_is_handled_after_the_r
 
 
 @pytest.mark.sqlite_only
-def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it(engine):
+def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it_with_the_server_still_serving(engine):
     import threading
 
     from bot.machinery.inbox_writer import put_now
@@ -508,7 +508,25 @@ def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it(engin
     holder.start()
     held.wait(10)
     threading.Timer(0.3, release.set).start()
-    [item_id] = put_now(engine, [{"platform": "slack", "kind": "command", "body": "{}",
-                                  "content_type": "application/json"}])
+    ticks = 0
+
+    async def store_while_serving() -> int:
+        async def serve_others() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        others = asyncio.create_task(serve_others())
+        try:
+            [item_id] = await put_now(engine, [{"platform": "slack", "kind": "command", "body": "{}",
+                                                "content_type": "application/json"}])
+        finally:
+            others.cancel()
+        return item_id
+
+    item_id = asyncio.run(store_while_serving())
     holder.join()
     assert inbox.pending(engine) == 1 and item_id == 1
+    # 0.3 s of waiting for the lock: the event loop went on meanwhile (about 30 turns, not 1).
+    assert ticks >= 10, f"the event loop was held while the request waited for the lock ({ticks} turns)"

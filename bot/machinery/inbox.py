@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, sele
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from bot.machinery.leases import Worker, free, lease, worker_id
+from bot.machinery.leases import Runner, Worker, free, lease, worker_id
 from storage.db import is_postgres, session_scope, writing
 from storage.models import InboxItem
 from storage.types import utcnow
@@ -166,8 +166,9 @@ class InboxWorker(Worker):
     # at once: bot/machinery/inbox_writer.py.)
     poll = 0.1
 
-    def __init__(self, engine: Engine, handle: Handler, *, me: str | None = None, concurrency: int = 4):
-        super().__init__(engine)
+    def __init__(self, engine: Engine, handle: Handler, *, me: str | None = None, concurrency: int = 4,
+                 run: Runner | None = None):
+        super().__init__(engine, run=run)
         self.handle = handle
         self.me = me or worker_id()
         self.concurrency = concurrency
@@ -188,7 +189,7 @@ class InboxWorker(Worker):
         out, as it would be with a transaction per item."""
         done = 0
         while True:
-            items = await asyncio.to_thread(claim, self.engine, self.me, limit=self.concurrency * 4)
+            items = await self.run(claim, self.engine, self.me, limit=self.concurrency * 4)
             if not items:
                 return done
             gate = asyncio.Semaphore(self.concurrency)
@@ -197,7 +198,7 @@ class InboxWorker(Worker):
                 lanes.setdefault(item.lane if item.lane is not None else ("item", item.id), []).append(item)
             ran = await asyncio.gather(*(self._lane(lane, gate) for lane in lanes.values()))
             outcomes = [o for tried, _ in ran for o in tried]
-            await asyncio.to_thread(finish_many, self.engine, outcomes, self.me, [i for _, left in ran for i in left])
+            await self.run(finish_many, self.engine, outcomes, self.me, [i for _, left in ran for i in left])
             done += len(outcomes)
 
     async def _lane(self, lane: list[InboxItem], gate: asyncio.Semaphore

@@ -31,16 +31,20 @@ LOCK_POLL_MAX = 8  # times LOCK_POLL, at most, between retries
 LOCK_PATIENCE = 30.0  # seconds, as the engine's own busy timeout
 
 
-def put_now(engine: Engine, rows: list[Row]) -> list[int]:
-    """`inbox.put_many`, taking SQLite's write lock as soon as it is free.
+async def put_now(engine: Engine, rows: list[Row]) -> list[int]:
+    """`inbox.put_many` on SQLite, on the event loop's own thread, taking the write lock as soon as
+    it is free and never waiting for it with the loop blocked.
 
-    SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries, and
-    someone is waiting for this acknowledgement: so here each try fails at once and the next one
-    comes 1 to 8 ms later. PostgreSQL takes no table lock for an insert. (SQLite's write lock
-    is still one for the whole file: an ack waits for any write transaction under way.)
+    On the loop: committing a batch is a few statements that neither wait on the disk (WAL with
+    synchronous=NORMAL writes to the page cache) nor on the lock (below). In a thread instead, each
+    statement gave the GIL back and waited up to Python's switch interval (5 ms) for it while the
+    loop read other requests: a batch of one row took 20-30 ms (bench/README.md, "Where the stalls
+    came from").
+    The lock: SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries
+    and blocks the thread that waits. Here each try fails at once, and the next one comes 1 to 8 ms
+    later, the loop serving other requests meanwhile. (SQLite's write lock is one for the whole
+    file: an ack waits for any write transaction under way.)
     """
-    if engine.dialect.name != "sqlite":
-        return inbox.put_many(engine, rows)
     deadline = time.monotonic() + LOCK_PATIENCE
     with engine.connect() as conn:
         # On the driver's connection: through SQLAlchemy, the PRAGMA would open a transaction first.
@@ -58,7 +62,7 @@ def put_now(engine: Engine, rows: list[Row]) -> list[int]:
                         raise
                 # 1, 1, 2, 2, 4, 4, 8, 8… ms: a short transaction elsewhere is followed closely, a long
                 # one without spending the CPU the acknowledgements need.
-                time.sleep(LOCK_POLL * min(2 ** (attempt // 2), LOCK_POLL_MAX))
+                await asyncio.sleep(LOCK_POLL * min(2 ** (attempt // 2), LOCK_POLL_MAX))
         finally:
             raw.execute(f"PRAGMA busy_timeout = {int(LOCK_PATIENCE * 1000)}")  # type: ignore[union-attr]
             raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
@@ -70,7 +74,9 @@ class InboxWriter:
 
     def __init__(self, engine: Engine, run: Runner, *, max_batch: int = 200):
         self.engine = engine
-        self.run = run  # how blocking work leaves the event loop (Runtime.for_ack)
+        # How PostgreSQL's commits leave the event loop (Runtime.for_ack): they wait on the network.
+        # SQLite's are made on the loop (`put_now`).
+        self.run = run
         self.max_batch = max_batch
         self._waiting: list[tuple[Row, asyncio.Future[int]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -87,7 +93,9 @@ class InboxWriter:
             while self._waiting:
                 batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
                 try:
-                    ids = await self.run(put_now, self.engine, [row for row, _ in batch])
+                    rows = [row for row, _ in batch]
+                    ids = (await put_now(self.engine, rows) if self.engine.dialect.name == "sqlite"
+                           else await self.run(inbox.put_many, self.engine, rows))
                 except BaseException as exc:  # noqa: BLE001 - every waiter hears of it, none is left hanging
                     for _, future in batch:
                         if not future.done():

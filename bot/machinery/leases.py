@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,6 +21,8 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session
 
 T = TypeVar("T")
+# How a worker runs its blocking database steps: asyncio.to_thread, or Runtime.blocking.
+Runner = Callable[..., Awaitable[Any]]
 log = logging.getLogger(__name__)
 
 
@@ -62,8 +64,9 @@ class Worker:
     # that comes due by time (a back-off ending, a dead worker's lease running out).
     idle_look = 1.0
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, run: Runner | None = None) -> None:
         self.engine = engine
+        self.run: Runner = run or asyncio.to_thread
         self.wake = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
 

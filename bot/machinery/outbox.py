@@ -23,7 +23,7 @@ from sqlalchemy.orm import aliased
 
 from bot.machinery import pace
 from storage.clock import database_seconds
-from bot.machinery.leases import Worker, free, lease, worker_id
+from bot.machinery.leases import Runner, Worker, free, lease, worker_id
 from storage.db import is_postgres, session_scope, writing
 from storage.models import OutboxMessage
 from storage.types import utcnow
@@ -238,8 +238,9 @@ class Deliverer(Worker):
     what = "outbox worker"
 
     def __init__(self, engine: Engine, ports: list[ChatPort], *, me: str | None = None, batch: int = 200,
-                 prepare: Callable[[OutboxMessage], dict[str, Any] | None] | None = None):
-        super().__init__(engine)
+                 prepare: Callable[[OutboxMessage], dict[str, Any] | None] | None = None,
+                 run: Runner | None = None):
+        super().__init__(engine, run=run)
         # Builds a payload at delivery time for rows queued without one (the App Home, which must
         # show the state when it is published, not when the refresh was asked for).
         self.prepare = prepare
@@ -256,7 +257,7 @@ class Deliverer(Worker):
         sent = 0
         async with self._passing:
             while True:
-                rows = await asyncio.to_thread(_claim, self.engine, list(self.ports), self.me, now or utcnow(),
+                rows = await self.run(_claim, self.engine, list(self.ports), self.me, now or utcnow(),
                                                self.batch)
                 if not rows:
                     return sent
@@ -282,7 +283,7 @@ class Deliverer(Worker):
             for row in rows:
                 if blocked_until is not None:
                     # The target is rate limited: the rest wait until the limit lifts, in order.
-                    await asyncio.to_thread(self._put_back, row, blocked_until)
+                    await self.run(self._put_back, row, blocked_until)
                     continue
                 outcome = await self._deliver_one(port, row)
                 sent += outcome.sent
@@ -293,7 +294,7 @@ class Deliverer(Worker):
             if blocked_until is not None or not went_on:
                 break
             # Keep the target's pace: its next messages now, not after every other target of the batch.
-            rows = await asyncio.to_thread(_claim, self.engine, [key[0]], self.me, now or utcnow(), PER_TARGET,
+            rows = await self.run(_claim, self.engine, [key[0]], self.me, now or utcnow(), PER_TARGET,
                                            target=key[1])
         return sent, progress
 
@@ -304,7 +305,7 @@ class Deliverer(Worker):
 
     async def _deliver_one(self, port: ChatPort, row: OutboxMessage) -> _Outcome:
         assert row.id is not None
-        parents = await asyncio.to_thread(_parents, self.engine, {k for k in (row.thread_key, row.anchor_key) if k})
+        parents = await self.run(_parents, self.engine, {k for k in (row.thread_key, row.anchor_key) if k})
         thread = anchor = None
         for key, what in ((row.thread_key, "replies to"), (row.anchor_key, "edits")):
             if not key:
@@ -312,12 +313,12 @@ class Deliverer(Worker):
             status, where = parents.get(key, ("missing", None))
             if status == "pending":
                 # The message this one threads under or edits has not gone out yet.
-                await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=1))
+                await self.run(self._put_back, row, utcnow() + timedelta(seconds=1))
                 return PUT_BACK
             if where is None:
                 reason = (f"the message it {what} ({key}) is no longer on record" if status == "missing"
                           else f"the message it {what} ({key}) was never delivered ({status})")
-                await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", last_error=reason)
+                await self.run(_finish, self.engine, row.id, self.me, status="failed", last_error=reason)
                 return DONE
             if key == row.thread_key:
                 thread = where
@@ -325,9 +326,9 @@ class Deliverer(Worker):
                 anchor = where
         try:
             if not row.payload:
-                payload = await asyncio.to_thread(self.prepare, row) if self.prepare is not None else None
+                payload = await self.run(self.prepare, row) if self.prepare is not None else None
                 if payload is None:
-                    await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="superseded")
+                    await self.run(_finish, self.engine, row.id, self.me, status="superseded")
                     return DONE
                 row.payload = payload
             if row.maybe_sent and row.action in NEW_MESSAGE:
@@ -337,14 +338,14 @@ class Deliverer(Worker):
             gap = port.pace(row.action)
             while True:
                 try:
-                    turn = await asyncio.to_thread(_take_turn, self.engine, row, self.me, gap)
+                    turn = await self.run(_take_turn, self.engine, row, self.me, gap)
                 except _LeaseLost:
                     log.warning("outbox %s: lease ran out before sending; another worker has it", row.dedupe_key)
                     return PUT_BACK
                 if turn.wait <= 0:
                     break
                 if turn.wait > WAIT_IN_PLACE:
-                    await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=turn.wait))
+                    await self.run(self._put_back, row, utcnow() + timedelta(seconds=turn.wait))
                     return _Outcome(progress=False, wait=turn.wait)
                 await asyncio.sleep(turn.wait)
             done = await port.send(row, thread=thread, anchor=anchor)
@@ -353,17 +354,17 @@ class Deliverer(Worker):
         except PermanentFailure as exc:
             log.error("outbox %s: failed for good: %s", row.dedupe_key, exc)
             # The platform refused it outright: nothing was posted.
-            await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="failed", maybe_sent=False,
+            await self.run(_finish, self.engine, row.id, self.me, status="failed", maybe_sent=False,
                                     last_error=str(exc)[:2000], then=self._answered(port, row))
             return DONE
         except Exception as exc:  # one bad message never stops the rest
             # Unknown: maybe_sent stays as the turn wrote it (True for a new message), so the next
             # attempt looks first.
             log.exception("outbox %s: unexpected error", row.dedupe_key)
-            await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=repr(exc)[:2000],
+            await self.run(_finish, self.engine, row.id, self.me, last_error=repr(exc)[:2000],
                                     next_attempt_at=utcnow() + _backoff(row.attempts))
             return DONE
-        await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="sent", sent_channel=done.channel,
+        await self.run(_finish, self.engine, row.id, self.me, status="sent", sent_channel=done.channel,
                                 sent_ref=done.ref, sent_at=utcnow(), last_error=None, maybe_sent=False,
                                 then=self._answered(port, row))
         return SENT
@@ -374,9 +375,9 @@ class Deliverer(Worker):
         message is not there (send it). Until the platform answers, the row keeps `maybe_sent`."""
         assert row.id is not None
         if row.settle_until is not None:
-            wait = row.settle_until - await asyncio.to_thread(_database_now, self.engine)
+            wait = row.settle_until - await self.run(_database_now, self.engine)
             if wait > WAIT_IN_PLACE:
-                await asyncio.to_thread(self._put_back, row, utcnow() + timedelta(seconds=wait))
+                await self.run(self._put_back, row, utcnow() + timedelta(seconds=wait))
                 return PUT_BACK
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -386,13 +387,13 @@ class Deliverer(Worker):
             # A look-up that was not answered (a 429, a 5xx, a timeout) settles nothing.
             delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
             log.warning("outbox %s: look-up failed, retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
-            await asyncio.to_thread(_finish, self.engine, row.id, self.me, last_error=f"look-up: {exc}"[:2000],
+            await self.run(_finish, self.engine, row.id, self.me, last_error=f"look-up: {exc}"[:2000],
                                     next_attempt_at=utcnow() + delay)
             return DONE
         if found is None:
             return None
         log.info("outbox %s: an earlier attempt had reached the platform; not sending again", row.dedupe_key)
-        await asyncio.to_thread(_finish, self.engine, row.id, self.me, status="sent", sent_channel=found.channel,
+        await self.run(_finish, self.engine, row.id, self.me, status="sent", sent_channel=found.channel,
                                 sent_ref=found.ref, sent_at=utcnow(), last_error=None, maybe_sent=False)
         return SENT
 
@@ -418,5 +419,5 @@ class Deliverer(Worker):
                 # Every worker waits this out, not only this one.
                 pace.hold(s, row.platform, row.target, exc.after)
 
-        await asyncio.to_thread(_finish, self.engine, row.id, self.me, then=then, **values)
+        await self.run(_finish, self.engine, row.id, self.me, then=then, **values)
         return _Outcome(wait=exc.after) if exc.after is not None else DONE

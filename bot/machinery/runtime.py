@@ -58,14 +58,36 @@ class Runtime:
         # ack run on separate, small pools, so a burst of after-ack work never delays the next ack.
         self._ack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cx-ack")
         self._after_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cx-after-ack")
+        # Where short blocking work done after the ack runs (see `work_on_loop`).
+        self.on_loop = False
+
+    def work_on_loop(self) -> None:
+        """Run after-ack work and the workers' database steps on the event loop's own thread.
+
+        For a worker process (`cxloop work`), whose loop answers no one: there a hop to a thread and
+        back costs more CPU than most of the statements it carries (about 0.2 ms, measured in
+        bench/README.md "The worker's CPU, fifth pass"), and the two threads then contend for the
+        GIL. A server process keeps the threads, so that its loop is free to acknowledge. Long work
+        (run-due's jobs, the assistant's calls) keeps its thread everywhere."""
+        self.on_loop = True
 
     async def for_ack(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work someone is waiting on, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._ack_pool, fn, *args)
 
     async def after_ack(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking work whose request was already acknowledged, off the event loop."""
+        """Run blocking work whose request was already acknowledged, off the event loop (on it in a
+        worker process: `work_on_loop`)."""
+        if self.on_loop:
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._after_pool, fn, *args)
+
+    async def blocking(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """A worker's short database step (a claim, a delivery's bookkeeping): in a thread, as
+        `asyncio.to_thread`, or on the loop in a worker process (`work_on_loop`)."""
+        if self.on_loop:
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     @property
     def workspace(self) -> Workspace:
