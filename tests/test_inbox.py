@@ -87,6 +87,31 @@ async def test_the_web_process_acknowledges_and_stores_and_a_worker_process_hand
             ("block_actions", "done", 1, None), ("command", "done", 1, None)]
 
 
+async def test_a_stored_click_keeps_its_payload_exactly_as_slack_sent_it(engine):
+    from urllib.parse import urlencode
+
+    async with CxHarness(engine) as cx:
+        record_response(engine, cx.ws, detractor("r-1"))
+        await cx.deliver()
+        web = build_services(engine, cx.ws, cx.settings, role="web")
+        server = TestServer(build_web_app(web), host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            async with SlackSender(str(server.make_url("/slack/events")), SIGNING_SECRET) as sender:
+                sent = json.loads(parse_qs(sender.click_body("U0BOB", cx.alert(1), "case_take",
+                                                             channel="C0SUPPORT").decode())["payload"][0])
+                sent["user"]["name"] = "Zoë"
+                # Slack's own JSON: compact, with UTF-8 as is.
+                payload = json.dumps(sent, separators=(",", ":"), ensure_ascii=False)
+                reply = await sender.post(urlencode({"payload": payload}).encode(), "application/x-www-form-urlencoded")
+        finally:
+            await server.close()
+        assert reply.status == 200
+        with Session(engine) as s:
+            [item] = s.exec(select(InboxItem))
+        assert item.body == payload, "the inbox row is the request as received, not a re-written copy"
+
+
 def test_an_item_left_by_a_dead_worker_is_taken_again_once_its_lease_runs_out(engine):
     item_id = inbox.put(engine, platform="slack", kind="command", body="{}", content_type="application/json")
     [taken] = inbox.claim(engine, "worker-that-dies")

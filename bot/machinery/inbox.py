@@ -47,18 +47,19 @@ def put_many(bind: Engine | Connection, rows: list[dict[str, str | None]]) -> li
     if not rows:
         return []
     now = utcnow()
-    table = InboxItem.__table__  # type: ignore[attr-defined]
     values = [{"lane": None, **r, "status": "pending", "attempts": 0, "received_at": now} for r in rows]
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     if isinstance(bind, Engine):
         with writing(bind) as conn:
-            return list(conn.execute(stmt, values).scalars())
+            return list(conn.execute(_PUT, values).scalars())
     conn = bind.execution_options(cx_write=True)
     with conn.begin():
-        return list(conn.execute(stmt, values).scalars())
+        return list(conn.execute(_PUT, values).scalars())
 
 
 _TABLE = InboxItem.__table__  # type: ignore[attr-defined]
+# Built once: every acknowledgement waits for it, and building it (its cache key) cost more than
+# running it for a batch of one (0.25 of 0.57 ms).
+_PUT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 # Built once: an idle worker asks this ten times a second.
 _WAITING = (select(_TABLE.c.id)
             .where(_TABLE.c.status == "pending", free(_TABLE.c, bindparam("now")))

@@ -32,12 +32,12 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     if reason is not None:
         return web.json_response({"error": f"not signed by Slack: {reason}"}, status=401)
     try:
-        body = verify.parse(raw, request.headers.get("Content-Type"))
+        body, text = verify.parse(raw, request.headers.get("Content-Type"))
     except NotJson as exc:
         return web.json_response({"error": str(exc)}, status=400)
     inbox: Any = request.app.get(SLACK_INBOX)
     if inbox is not None:
-        answer = await inbox.take(body)
+        answer = await inbox.take(body, text)
         if answer is not None:
             return await to_aiohttp_response(answer)
     bolt_req = AsyncBoltRequest(body=raw.decode("utf-8"), query=request.query_string,

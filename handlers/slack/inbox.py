@@ -69,13 +69,14 @@ class SlackInbox:
         # otherwise worker processes poll the inbox.
         self.on_stored = on_stored
 
-    async def take(self, body: dict[str, Any]) -> BoltResponse | None:
+    async def take(self, body: dict[str, Any], text: str | None = None) -> BoltResponse | None:
         """The HTTP fast path, before Bolt, for a request whose signature was checked: a deferrable
-        one is stored and its answer returned; None leaves it to the front app (Bolt)."""
+        one is stored and its answer returned; None leaves it to the front app (Bolt). `text`:
+        the JSON `body` was read from, stored as it came."""
         kind = deferred_kind(body)
         if kind is None:
             return None
-        return await self.accept(kind, body)
+        return await self.accept(kind, body, text)
 
     def install(self, front: AsyncApp) -> None:
         """Put the store-then-acknowledge middleware in front of `front`'s own (Socket Mode's path:
@@ -88,10 +89,11 @@ class SlackInbox:
                 return await next()
             return await self.accept(kind, body)
 
-    async def accept(self, kind: str, body: dict[str, Any]) -> BoltResponse:
+    async def accept(self, kind: str, body: dict[str, Any], text: str | None = None) -> BoltResponse:
         """Store the request, then acknowledge it: the 200 goes out only once the row is committed."""
         try:
-            await self.writer.put({"platform": "slack", "kind": kind, "lane": lane_of(body), "body": json.dumps(body),
+            await self.writer.put({"platform": "slack", "kind": kind, "lane": lane_of(body),
+                                   "body": json.dumps(body) if text is None else text,
                                    "content_type": "application/json"})
         except Exception:
             log.exception("could not store a Slack %s; it is not acknowledged", kind)

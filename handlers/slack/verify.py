@@ -56,23 +56,29 @@ def sign(raw: bytes, secret: str, timestamp: int) -> dict[str, str]:
     return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: "v0=" + digest}
 
 
-def parse(raw: bytes, content_type: str | None) -> dict:  # type: ignore[type-arg]
+def parse(raw: bytes, content_type: str | None) -> tuple[dict, str | None]:  # type: ignore[type-arg]
     """A signed request's payload as Bolt reads it: JSON (Events API), `payload=<json>`
-    (interactivity) or form fields (slash commands). NotJson says why it cannot be read."""
+    (interactivity) or form fields (slash commands); and the JSON text it was read from (None for
+    form fields), which the inbox stores as it came instead of writing the payload out again.
+    NotJson says why it cannot be read."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NotJson(f"body is not UTF-8 text (invalid byte at offset {exc.start})") from None
     if not text:
         raise NotJson("body is empty")
+    source: str | None
     if (content_type or "").split(";")[0].strip() == "application/json" or text.startswith("{"):
-        body = loads(text)
+        source = text
     else:
         params = form_fields(raw, text)
-        body = loads(params["payload"]) if "payload" in params else params
+        source = params.get("payload")
+        if source is None:
+            return params, None
+    body = loads(source)
     if not isinstance(body, dict):
         raise NotJson("body must be a JSON object or form fields")
-    return body
+    return body, source
 
 
 def form_fields(raw: bytes, text: str) -> dict[str, str]:
