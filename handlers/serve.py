@@ -31,7 +31,7 @@ def freeze_start_up_heap() -> int:
 
     A full collection walks every object the collector tracks, and nothing else runs meanwhile: in a
     started server (SQLAlchemy, Bolt, botbuilder, the workspace) that took 100-140 ms, during which no
-    request was acknowledged (bench/README.md, "Where the stalls came from"). Start-up's objects live
+    request was acknowledged (bench/README.md, "fifth pass"). Start-up's objects live
     as long as the process, so they are frozen (gc.freeze) once, after start-up: later collections
     walk only what was made since."""
     gc.collect()

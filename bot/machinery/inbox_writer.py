@@ -38,8 +38,7 @@ async def put_now(engine: Engine, rows: list[Row]) -> list[int]:
     On the loop: committing a batch is a few statements that neither wait on the disk (WAL with
     synchronous=NORMAL writes to the page cache) nor on the lock (below). In a thread instead, each
     statement gave the GIL back and waited up to Python's switch interval (5 ms) for it while the
-    loop read other requests: a batch of one row took 20-30 ms (bench/README.md, "Where the stalls
-    came from").
+    loop read other requests: a batch of one row took 16-27 ms (bench/README.md, "fifth pass").
     The lock: SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries
     and blocks the thread that waits. Here each try fails at once, and the next one comes 1 to 8 ms
     later, the loop serving other requests meanwhile. (SQLite's write lock is one for the whole

@@ -257,8 +257,7 @@ class Deliverer(Worker):
         sent = 0
         async with self._passing:
             while True:
-                rows = await self.run(_claim, self.engine, list(self.ports), self.me, now or utcnow(),
-                                               self.batch)
+                rows = await self.run(_claim, self.engine, list(self.ports), self.me, now or utcnow(), self.batch)
                 if not rows:
                     return sent
                 n, progress = await self._deliver_batch(rows, now)
@@ -295,7 +294,7 @@ class Deliverer(Worker):
                 break
             # Keep the target's pace: its next messages now, not after every other target of the batch.
             rows = await self.run(_claim, self.engine, [key[0]], self.me, now or utcnow(), PER_TARGET,
-                                           target=key[1])
+                                  target=key[1])
         return sent, progress
 
     def _put_back(self, row: OutboxMessage, at: datetime) -> None:
@@ -355,18 +354,18 @@ class Deliverer(Worker):
             log.error("outbox %s: failed for good: %s", row.dedupe_key, exc)
             # The platform refused it outright: nothing was posted.
             await self.run(_finish, self.engine, row.id, self.me, status="failed", maybe_sent=False,
-                                    last_error=str(exc)[:2000], then=self._answered(port, row))
+                             last_error=str(exc)[:2000], then=self._answered(port, row))
             return DONE
         except Exception as exc:  # one bad message never stops the rest
             # Unknown: maybe_sent stays as the turn wrote it (True for a new message), so the next
             # attempt looks first.
             log.exception("outbox %s: unexpected error", row.dedupe_key)
             await self.run(_finish, self.engine, row.id, self.me, last_error=repr(exc)[:2000],
-                                    next_attempt_at=utcnow() + _backoff(row.attempts))
+                             next_attempt_at=utcnow() + _backoff(row.attempts))
             return DONE
         await self.run(_finish, self.engine, row.id, self.me, status="sent", sent_channel=done.channel,
-                                sent_ref=done.ref, sent_at=utcnow(), last_error=None, maybe_sent=False,
-                                then=self._answered(port, row))
+                         sent_ref=done.ref, sent_at=utcnow(), last_error=None, maybe_sent=False,
+                         then=self._answered(port, row))
         return SENT
 
     async def _look_first(self, port: ChatPort, row: OutboxMessage, thread: Delivered | None) -> _Outcome | None:
@@ -388,13 +387,13 @@ class Deliverer(Worker):
             delay = timedelta(seconds=exc.after) if exc.after is not None else _backoff(row.attempts)
             log.warning("outbox %s: look-up failed, retry in %ss: %s", row.dedupe_key, delay.total_seconds(), exc)
             await self.run(_finish, self.engine, row.id, self.me, last_error=f"look-up: {exc}"[:2000],
-                                    next_attempt_at=utcnow() + delay)
+                             next_attempt_at=utcnow() + delay)
             return DONE
         if found is None:
             return None
         log.info("outbox %s: an earlier attempt had reached the platform; not sending again", row.dedupe_key)
         await self.run(_finish, self.engine, row.id, self.me, status="sent", sent_channel=found.channel,
-                                sent_ref=found.ref, sent_at=utcnow(), last_error=None, maybe_sent=False)
+                         sent_ref=found.ref, sent_at=utcnow(), last_error=None, maybe_sent=False)
         return SENT
 
     def _answered(self, port: ChatPort, row: OutboxMessage) -> Callable[[Connection], None]:

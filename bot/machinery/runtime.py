@@ -66,7 +66,7 @@ class Runtime:
 
         For a worker process (`cxloop work`), whose loop answers no one: there a hop to a thread and
         back costs more CPU than most of the statements it carries (about 0.2 ms, measured in
-        bench/README.md "The worker's CPU, fifth pass"), and the two threads then contend for the
+        bench/README.md, "fifth pass"), and the two threads then contend for the
         GIL. A server process keeps the threads, so that its loop is free to acknowledge. Long work
         (run-due's jobs, the assistant's calls) keeps its thread everywhere."""
         self.on_loop = True
