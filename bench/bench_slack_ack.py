@@ -131,8 +131,9 @@ class Servers:
     """Everything the load is aimed at. Lives on the server's event loop."""
 
     def __init__(self, api_url: str, cases: int, worker: bool, profile: str | None, what_if: list[str],
-                 workers: int = 1):
+                 workers: int = 1, db_url: str | None = None):
         self.api_url = api_url
+        self.db_url = db_url  # a migrated PostgreSQL database (--backend postgres); None: a new SQLite file
         self.cases = cases
         self.worker = worker
         self.workers = workers  # worker processes beside the server, as `cxloop serve --workers N`
@@ -162,7 +163,10 @@ class Servers:
 
         quiet_logs()
         t0 = time.perf_counter()
-        self._tmp, url = migrated_sqlite("cxloop-bench-ack-")
+        if self.db_url is not None:
+            url = self.db_url
+        else:
+            self._tmp, url = migrated_sqlite("cxloop-bench-ack-")
         self.engine = make_engine(url)
         ws = load_workspace()
         settings = Settings(database_url=url, slack_bot_token=TOKEN, slack_signing_secret=SECRET,
@@ -445,7 +449,8 @@ class Servers:
         for session in self._sessions:
             await session.close()
         self.engine.dispose()
-        self._tmp.cleanup()
+        if self.db_url is None:
+            self._tmp.cleanup()
 
 
 # Where a request's CPU goes, as listed at the top of a --profile yappi report (module suffix:function).
@@ -566,11 +571,11 @@ class ThreadHost(Host):
 
 
 def _servers_main(conn: Any, api_url: str, cases: int, worker: bool, profile: str | None,
-                  what_if: list[str], workers: int) -> None:
+                  what_if: list[str], workers: int, db_url: str | None) -> None:
     """The child process: serve, and answer the parent's calls over the pipe."""
 
     async def main() -> None:
-        servers = Servers(api_url, cases, worker, profile, what_if, workers)
+        servers = Servers(api_url, cases, worker, profile, what_if, workers, db_url)
         loop = asyncio.get_running_loop()
         while True:
             name, args = await loop.run_in_executor(None, conn.recv)
@@ -591,7 +596,7 @@ class ProcessHost(Host):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_servers_main, name="bench-servers", daemon=True,
                                 args=(child, servers.api_url, servers.cases, servers.worker, servers.profile,
-                                      servers.what_if, servers.workers))
+                                      servers.what_if, servers.workers, servers.db_url))
         self.proc.start()
         self._lock = asyncio.Lock()
 
@@ -640,6 +645,7 @@ class Phase:
     client_cpu: float = 0.0  # CPU seconds the load generator spent sending these requests and reading the answers
     cpu: float = 0.0  # CPU seconds of the server process and its worker processes (process mode only)
     cpu_workers: float = 0.0  # of which the worker processes'
+    cpu_database: float = 0.0  # CPU seconds of PostgreSQL's processes meanwhile (--backend postgres), not in `cpu`
     waited: float = 0.0  # seconds from the first request until all was handled and delivered
     cpu_requests: int = 0
 
@@ -788,10 +794,11 @@ class Drained:
 
 async def run_mode(mode: str, args: argparse.Namespace, standin: StandInProcess) -> dict[tuple[str, str, int], Phase]:
     """All phases for one way of serving. Targets: bare, cx and, with --what-if, cx+ (a second process)."""
-    hosts = {"": HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, [], args.workers))}
+    hosts = {"": HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, [], args.workers,
+                                     args.new_database()))}
     if args.what_if:
         hosts["+"] = HOSTS[mode](Servers(standin.api_url, args.cases, not args.no_worker, args.profile, args.what_if,
-                                         args.workers))
+                                         args.workers, args.new_database()))
     phases: dict[tuple[str, str, int], Phase] = {}
     drained: dict[str, Drained] = {}
     try:
@@ -828,7 +835,7 @@ async def run_mode(mode: str, args: argparse.Namespace, standin: StandInProcess)
                     phase = phases.setdefault((target, kind, args.concurrency), Phase(target, kind))
                     await load(url, warm, args.concurrency)
                     await db.wait(host, outbox=mode == "process")
-                    cpu0, t0 = await host.call("cpu"), time.monotonic()
+                    cpu0, t0, db0 = await host.call("cpu"), time.monotonic(), args.database_cpu()
                     await host.call("profile_start")
                     before = len(phase.latencies)
                     await load(url, bodies, args.concurrency, phase)
@@ -840,6 +847,7 @@ async def run_mode(mode: str, args: argparse.Namespace, standin: StandInProcess)
                         idle_s, idle_w = rates["+" if target == "cx+" else ""]
                         phase.cpu += sum(cpu1) - sum(cpu0) - (idle_s + idle_w) * took
                         phase.cpu_workers += cpu1[1] - cpu0[1] - idle_w * took
+                        phase.cpu_database += args.database_cpu() - db0
                         phase.waited += took
                         phase.cpu_requests += n
                     if path:
@@ -916,7 +924,10 @@ def report(all_phases: dict[str, dict[tuple[str, str, int], Phase]], args: argpa
                                        + (f"; cx cpu/req: server {cpu_cx - 1000 * cx.cpu_workers / cx.cpu_requests:.2f}"
                                           f" + workers {1000 * cx.cpu_workers / cx.cpu_requests:.2f} ms"
                                           f" (billed over {cx.waited:.1f} s)"
-                                          if cx.cpu_requests and cx.cpu_workers else ""))
+                                          if cx.cpu_requests and cx.cpu_workers else "")
+                                       + (f"; PostgreSQL's processes: cx {1000 * cx.cpu_database / cx.cpu_requests:.2f}"
+                                          f" ms/req, bare {1000 * bare.cpu_database / max(1, bare.cpu_requests):.2f}"
+                                          if cx.cpu_requests and args.backend == "postgres" else ""))
     print()
     print(f"Ack latency in ms, client side ({args.requests} requests per xN row and server in {args.rounds} "
           f"alternating rounds, {args.serial} per x1 row; {args.cases} cases; xN = N in flight). Targets at "
@@ -962,6 +973,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "all other to_thread work on B threads), ack-first (/cx acks at once and answers by "
                         "chat.postEphemeral, i.e. listeners.SLOW_COMMAND = 0), workspace-cache (Runtime.workspace "
                         "cached 5 s), switchinterval (GIL handed over every 0.5 ms)")
+    p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite",
+                   help="cxloop's database: a SQLite file (default) or PostgreSQL, a throwaway cluster of the "
+                        "bench's own with PostgreSQL's durable defaults unless --postgres-url names a server whose "
+                        "user may CREATE DATABASE; PostgreSQL's own CPU is reported beside cxloop's")
+    p.add_argument("--postgres-url", help="a PostgreSQL server for --backend postgres (a database is created there)")
     p.add_argument("--quick", action="store_true", help="a short run (~40 s): 400 requests in 2 rounds, 60 cases, "
                    "50 serial, process only; options given explicitly still apply")
     quick = {"requests": 400, "rounds": 2, "cases": 60, "warmup": 50, "serial": 50, "serve": "process"}
@@ -990,6 +1006,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> bool:
+    with contextlib.ExitStack() as stack:
+        args.new_database, args.database_cpu = lambda: None, lambda: 0.0
+        if args.backend == "postgres":
+            args.new_database, args.database_cpu = postgres_for_bench(stack, args.postgres_url)
+        return await _amain(args)
+
+
+def postgres_for_bench(stack: contextlib.ExitStack, server_url: str | None) -> tuple[Callable[[], str],
+                                                                                     Callable[[], float]]:
+    """For --backend postgres: a function making a fresh migrated database (dropped when `stack`
+    closes) and one reading the CPU seconds PostgreSQL's processes have used so far (0 on a server
+    given by --postgres-url: its processes are not ours to read). Without --postgres-url, a throwaway
+    cluster of its own with PostgreSQL's durable defaults (fsync and synchronous_commit on, as in
+    production, unlike the test suite's cluster): a commit costs here what it costs there."""
+    import subprocess
+
+    from _common import ROOT, postgres_database
+
+    datadir: Path | None = None
+    if server_url is None:
+        script = ROOT / "scripts" / "postgres.sh"
+        state = ROOT / "var" / "pg-ack"
+        env = {**os.environ, "CXLOOP_PG_STATE": str(state), "CXLOOP_PG_DURABLE": "1"}
+        server_url = subprocess.run(["bash", str(script), "start"], check=True, capture_output=True, text=True,
+                                    env=env).stdout.strip()
+        stack.callback(subprocess.run, ["bash", str(script), "stop"], capture_output=True, env=env)
+        datadir = Path((state / "datadir").read_text().strip()) / "data"
+    made = iter(range(1000))
+
+    def new_database() -> str:
+        return stack.enter_context(postgres_database(f"cxloop_bench_ack{next(made)}", server_url))
+
+    def database_cpu() -> float:
+        if datadir is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid = int(stat.parent.name)
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, ValueError, IndexError):
+                continue  # a process that ended meanwhile
+            if pid == postmaster:  # its own time, and that of its children that have ended
+                total += sum(int(f) for f in fields[11:15]) / tick
+            elif int(fields[1]) == postmaster:  # a live backend, checkpointer, WAL writer…
+                total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    return new_database, database_cpu
+
+
+async def _amain(args: argparse.Namespace) -> bool:
     standin = StandInProcess()
     try:
         all_phases = {}
@@ -1007,7 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
     load1 = os.getloadavg()[0]
 
-    print(f"bench_slack_ack: {os.cpu_count()} CPUs, load average {load1:.2f} at start", flush=True)
+    print(f"bench_slack_ack: {os.cpu_count()} CPUs, load average {load1:.2f} at start; cxloop's database: "
+          f"{args.backend}", flush=True)
     ok = asyncio.run(amain(args))
     print("\nresult:", "all targets met" if ok else "some targets missed (see 'meets')")
     return 0

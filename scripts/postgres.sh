@@ -6,7 +6,8 @@
 #   scripts/postgres.sh stop    # stop it and delete its data
 #
 # The cluster listens on 127.0.0.1 only, on a free port, with trust authentication, and holds one
-# database, cxloop_test. It is tuned for speed, not durability (fsync off): never keep data in it.
+# database, cxloop_test. It is tuned for speed, not durability (fsync off; CXLOOP_PG_DURABLE=1 keeps
+# PostgreSQL's durable defaults): never keep data in it.
 # Its state (port, URL, where the data lives) is kept in var/pg/ under the repository root; the
 # data directory itself lives in /tmp, because when we run as root the server must run as the
 # `postgres` user, who may not be able to reach a checkout under /root, and because the Unix
@@ -134,10 +135,13 @@ start_cluster() {
 
     for attempt in 1 2 3 4 5; do
         port="$(free_port)"
-        # fsync and friends off: a test cluster trades durability for speed.
+        # fsync and friends off: a test cluster trades durability for speed. CXLOOP_PG_DURABLE=1
+        # keeps PostgreSQL's defaults (a benchmark that measures what a commit costs).
         # (pg_ctl hands -o to a shell: keep it on one line.)
         opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$datadir"
-        opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        if [[ "${CXLOOP_PG_DURABLE:-0}" != 1 ]]; then
+            opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        fi
         opts+=" -c max_connections=200 -c shared_buffers=128MB"
         if as_owner "$bindir/pg_ctl" -D "$datadir/data" -l "$datadir/server.log" -w -t 60 \
             -o "$opts" start >/dev/null 2>&1; then
