@@ -7,7 +7,8 @@ What runs (all on 127.0.0.1):
   workers call it: at nice 0 it competed with cxloop's server alone for the two CPUs);
 - cxloop's real HTTP server, wired as `cxloop serve` wires it (its 200 goes out once the request is
   committed to the inbox: the durable path) (build_services + build_web_app, a real
-  SQLite database migrated with storage.db.upgrade into a temp dir, the bundled workspace from
+  SQLite database migrated with storage.db.upgrade into a temp dir, or with `--backend postgres` a
+  PostgreSQL database on a durable throwaway cluster of the bench's own, the bundled workspace from
   bot.config.load_workspace(), the outbox worker running), served with aiohttp's AppRunner;
 - beside it, on the same event loop, a bare Bolt AsyncApp (same signing secret, same Web API
   stand-in) whose listeners for `/cx` and the alert buttons only `ack()`, served through the same
