@@ -265,11 +265,21 @@ class Servers:
         bare_web = web.Application()
         bare_web.router.add_post("/slack/events", bare_events)
         bare_url = await self._serve(bare_web)
+
+        async def floor_events(request: web.Request) -> web.Response:
+            # The floor: what any aiohttp server pays to read a request and answer it, and nothing else.
+            await request.read()
+            return web.Response()
+
+        floor_web = web.Application()
+        floor_web.router.add_post("/slack/events", floor_events)
+        floor_url = await self._serve(floor_web)
         from handlers.serve import freeze_start_up_heap
 
         # As `cxloop serve` does once started (the bare app's objects are frozen with cxloop's).
         frozen = freeze_start_up_heap()
-        return {"cx": cx_url + "/slack/events", "bare": bare_url + "/slack/events", "alerts": alerts, "frozen": frozen,
+        return {"cx": cx_url + "/slack/events", "bare": bare_url + "/slack/events",
+                "floor": floor_url + "/slack/events", "alerts": alerts, "frozen": frozen,
                 "response_base": self.api_url.rstrip("/").removesuffix("/api") + "/response",
                 "users": sorted(ws.people), "setup_s": setup_s, "pid": os.getpid(), "what_if": applied,
                 "db_url": url}
@@ -818,6 +828,8 @@ async def run_mode(mode: str, args: argparse.Namespace, standin: StandInProcess)
         targets = [("bare", info["bare"], hosts[""], drained[""]), ("cx", info["cx"], hosts[""], drained[""])]
         if "+" in hosts:
             targets.append(("cx+", infos["+"]["cx"], hosts["+"], drained["+"]))
+        if args.floor:
+            targets.append(("floor", info["floor"], hosts[""], drained[""]))
         # In process mode, CPU is billed to a phase until everything it queued is delivered; the
         # polls' own CPU over that time (measured here, while idle) is taken off.
         rates = {name: (await host.call("idle_rate", 3.0)) if mode == "process" else (0.0, 0.0)
@@ -895,7 +907,7 @@ def report(all_phases: dict[str, dict[tuple[str, str, int], Phase]], args: argpa
         for conc in sorted({k[2] for k in phases}, key=lambda c: (c < 0, -abs(c))):
             for kind in ("click", "command"):
                 bare = phases.get(("bare", kind, conc))
-                for target in ("cx", "cx+"):
+                for target in ("cx", "cx+", "floor"):
                     cx = phases.get((target, kind, conc))
                     if cx is None or bare is None:
                         continue
@@ -906,13 +918,20 @@ def report(all_phases: dict[str, dict[tuple[str, str, int], Phase]], args: argpa
                         ok &= meets
                     cpu_bare = 1000 * bare.cpu / bare.cpu_requests if bare.cpu_requests else float("nan")
                     cpu_cx = 1000 * cx.cpu / cx.cpu_requests if cx.cpu_requests else float("nan")
-                    label = ("take click" if kind == "click" else "/cx help|mine") + (" what-if" if target == "cx+"
-                                                                                       else "")
+                    label = ("take click" if kind == "click" else "/cx help|mine") + {
+                        "cx+": " what-if", "floor": " floor"}.get(target, "")
                     how = f"burst {-conc}" if conc < 0 else f"x{conc}"
                     rows.append([f"{mode} {how}: {label}", len(cx.latencies), bare.ms(50), bare.ms(99),
                                  bare.ms(100), cx.ms(50), cx.ms(99), cx.ms(100), r50, r99, cpu_bare, cpu_cx,
                                  cx.n_errors + bare.n_errors, ("yes" if meets else "NO") if headline else ""])
-                    if conc == args.concurrency:
+                    if conc == args.concurrency and target == "floor":
+                        floor_of = phases.get(("cx", kind, conc))
+                        details.append(f"  {mode} x{conc} {label}: an aiohttp handler that reads the body and answers "
+                                       f"200, in the same process: p99 {cx.ms(99):.1f} ms, {r99:.2f}x bare Bolt's"
+                                       + (f"; cxloop's p99 is {floor_of.ms(99) / cx.ms(99):.2f}x this floor's"
+                                          if floor_of is not None else "")
+                                       + (f"; server CPU {cpu_cx:.2f} ms/req" if cx.cpu_requests else ""))
+                    elif conc == args.concurrency:
                         subs = ("take", "again") if kind == "click" else ("help", "mine")
                         parts = [f"{sub}: p50 {cx.ms(50, sub):.1f} / p99 {cx.ms(99, sub):.1f}" for sub in subs]
                         extra = f", {cx.deferred} acked as 'Working on it…'" if cx.deferred else ""
@@ -958,6 +977,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default process,thread; --quick process; process is the headline figure)")
     p.add_argument("--burst", action="store_true", help="also send --requests requests per kind in bursts of "
                    "--concurrency at once, waiting for the server to be idle between bursts")
+    p.add_argument("--no-floor", dest="floor", action="store_false",
+                   help="skip the 'floor' rows: an aiohttp handler in the same process that reads the body and "
+                        "answers 200, doing nothing else (what any server on aiohttp pays per request)")
     p.add_argument("--no-worker", action="store_true", help="do not run cxloop's outbox worker during the run")
     p.add_argument("--workers", type=int, default=1, help="cxloop worker processes beside the server, as "
                    "`cxloop serve --workers N` (default 1; 0: everything in the server process)")
