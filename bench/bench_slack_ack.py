@@ -360,6 +360,15 @@ class Servers:
                 if not hasattr(listeners, "SLOW_COMMAND"):
                     continue
                 listeners.SLOW_COMMAND = 0.0  # type: ignore[attr-defined]
+            elif w == "no-commit":
+                # Sizes the inbox commit's share of an acknowledgement: requests are answered without
+                # being stored (never do this in production: "acknowledged" must mean stored).
+                from bot.machinery import inbox_writer
+
+                async def _put(self: Any, row: Any) -> int:
+                    return 0
+
+                inbox_writer.InboxWriter.put = _put  # type: ignore[method-assign]
             elif w == "switchinterval":
                 sys.setswitchinterval(0.0005)  # hand the GIL over 10x more often than the default 5 ms
             else:
@@ -995,7 +1004,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "pool of N threads), split-executor=A:B (/cx's ack-path transaction on a pool of A threads, "
                         "all other to_thread work on B threads), ack-first (/cx acks at once and answers by "
                         "chat.postEphemeral, i.e. listeners.SLOW_COMMAND = 0), workspace-cache (Runtime.workspace "
-                        "cached 5 s), switchinterval (GIL handed over every 0.5 ms)")
+                        "cached 5 s), switchinterval (GIL handed over every 0.5 ms), no-commit (answers without "
+                        "storing: sizes the inbox commit's share)")
     p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite",
                    help="cxloop's database: a SQLite file (default) or PostgreSQL, a throwaway cluster of the "
                         "bench's own with PostgreSQL's durable defaults unless --postgres-url names a server whose "

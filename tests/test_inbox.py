@@ -555,3 +555,42 @@ def test_a_request_stored_while_another_writer_holds_the_lock_waits_for_it_with_
     assert inbox.pending(engine) == 1 and item_id == 1
     # 0.3 s of waiting for the lock: the event loop went on meanwhile (about 30 turns, not 1).
     assert ticks >= 10, f"the event loop was held while the request waited for the lock ({ticks} turns)"
+
+
+def test_a_batch_stored_for_acknowledgements_reads_back_as_one_stored_through_the_orm(engine):
+    """On SQLite a batch goes in through the driver's own executemany (bot/machinery/inbox.py
+    `_put_sqlite`): its rows must read back, and compare in SQL, exactly as the ORM's would."""
+    rows = [{"platform": "slack", "kind": "command", "body": '{"text": "caf\u00e9 \u2603"}', "content_type": "application/json"},
+            {"platform": "teams", "kind": "message", "body": "{}", "content_type": "application/json", "lane": "teams:x"}]
+    first = inbox.put_many(engine, rows)
+    single = inbox.put(engine, platform="slack", kind="command", body="{}", content_type="application/json")
+    second = inbox.put_many(engine, rows[:1])
+    assert first == [1, 2] and single == 3 and second == [4]
+    with Session(engine) as s:
+        items = [s.get(InboxItem, i) for i in (1, 2, 3, 4)]
+        # Compared in SQL as the worker's queries compare them (text on SQLite, timestamps on PostgreSQL).
+        same_instant = s.exec(select(InboxItem.id).where(InboxItem.received_at == utcnow())).all()
+    assert [i.body for i in items] == [rows[0]["body"], "{}", "{}", rows[0]["body"]]
+    assert [i.lane for i in items] == [None, "teams:x", None, None]
+    assert {(i.status, i.attempts, i.locked_by, i.done_at) for i in items} == {("pending", 0, None, None)}
+    assert {i.received_at for i in items} == {utcnow()}
+    assert sorted(same_instant) == [1, 2, 3, 4]
+    assert inbox.pending(engine) == 4
+    with engine.connect() as conn:
+        stamps = {r[0] for r in conn.execute(text("SELECT received_at FROM inbox"))}
+    assert len(stamps) == 1, f"the rows' instants are written differently: {stamps}"
+
+
+def test_a_batch_with_a_bad_row_stores_none_of_it_and_the_next_batch_goes_in(engine):
+    from sqlalchemy.exc import IntegrityError
+
+    good = {"platform": "slack", "kind": "command", "body": "{}", "content_type": "application/json"}
+    with engine.connect() as conn:
+        with pytest.raises(IntegrityError):
+            inbox.put_many(conn, [good, {**good, "kind": None}])  # kind is NOT NULL
+        assert inbox.pending(engine) == 0, "half a batch was stored"
+        # The same connection is usable again: the failed batch's transaction was rolled back.
+        ids = inbox.put_many(conn, [good, good])
+    assert inbox.pending(engine) == 2 and len(set(ids)) == 2
+    with Session(engine) as s:
+        assert sorted(s.exec(select(InboxItem.id)).all()) == sorted(ids)

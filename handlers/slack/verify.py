@@ -44,8 +44,8 @@ def refusal(raw: bytes, headers: Mapping[str, str], secret: str, *, now: float |
         return f"missing {SIGNATURE_HEADER} header"
     if not _SIGNATURE.match(sig):
         return f"{SIGNATURE_HEADER} must look like v0=<hex HMAC-SHA256>"
-    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), sig.lower().encode()):
+    expected = hmac.digest(secret.encode(), b"v0:" + ts.encode() + b":" + raw, "sha256")
+    if not hmac.compare_digest(expected, bytes.fromhex(sig[3:])):
         return f"{SIGNATURE_HEADER} does not match the request"
     return None
 
