@@ -9,7 +9,6 @@ all. One request alone is committed at once; a burst costs a few commits, not on
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,8 +25,7 @@ Row = dict[str, str | None]
 Runner = Callable[..., Awaitable[Any]]
 
 
-LOCK_POLL = 0.001  # seconds before the first retry for SQLite's write lock
-LOCK_POLL_MAX = 8  # times LOCK_POLL, at most, between retries
+LOCK_POLL = 0.001  # seconds between tries for SQLite's write lock
 LOCK_PATIENCE = 30.0  # seconds, as the engine's own busy timeout
 
 
@@ -40,7 +38,7 @@ async def put_now(engine: Engine, rows: list[Row]) -> list[int]:
     statement gave the GIL back and waited up to Python's switch interval (5 ms) for it while the
     loop read other requests: a batch of one row took 16-27 ms (bench/README.md, "fifth pass").
     The lock: SQLite's own busy handler, once a lock is contended, sleeps up to 100 ms between tries
-    and blocks the thread that waits. Here each try fails at once, and the next one comes 1 to 8 ms
+    and blocks the thread that waits. Here each try fails at once, and the next one comes 1 ms
     later, the loop serving other requests meanwhile. (SQLite's write lock is one for the whole
     file: an ack waits for any write transaction under way.)
     """
@@ -53,15 +51,17 @@ async def put_now(engine: Engine, rows: list[Row]) -> list[int]:
         raw.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
         raw.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[union-attr]
         try:
-            for attempt in itertools.count():
+            while True:
                 try:
                     return inbox.put_many(conn, rows)
                 except OperationalError as exc:
                     if "locked" not in str(exc.orig) or time.monotonic() > deadline:
                         raise
-                # 1, 1, 2, 2, 4, 4, 8, 8… ms: a short transaction elsewhere is followed closely, a long
-                # one without spending the CPU the acknowledgements need.
-                await asyncio.sleep(LOCK_POLL * min(2 ** (attempt // 2), LOCK_POLL_MAX))
+                # Every millisecond, not backing off: a busy worker's write transactions follow one
+                # another with gaps of a millisecond or two, and a try every 8 ms (the back-off before)
+                # kept missing them (a first-round p99 of 208 ms against 104 ms now; bench/README.md,
+                # "sixth pass"). A failed try costs tens of microseconds.
+                await asyncio.sleep(LOCK_POLL)
         finally:
             raw.execute(f"PRAGMA busy_timeout = {int(LOCK_PATIENCE * 1000)}")  # type: ignore[union-attr]
             raw.execute("PRAGMA wal_autocheckpoint = 1000")  # type: ignore[union-attr]
