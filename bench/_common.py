@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -71,7 +72,6 @@ def postgres_database(prefix: str, server_url: str | None = None) -> Iterator[st
     `server_url`: a server whose user may CREATE DATABASE; without it, scripts/postgres.sh starts
     a throwaway cluster (and stops it at the end).
     """
-    import os
     import subprocess
 
     from sqlalchemy import create_engine, text
@@ -102,6 +102,19 @@ def postgres_database(prefix: str, server_url: str | None = None) -> Iterator[st
             admin.dispose()
             if started:
                 subprocess.run(["bash", str(script), "stop"], capture_output=True)
+
+
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name: [0] state, [1] parent pid, [11] utime,
+    [12] stime, [13] cutime, [14] cstime (in clock ticks). OSError if the process is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
+    """utime + stime of one process, all its threads, from /proc; with `ended_children`, plus the
+    time of its children that have ended (and been waited for)."""
+    fields = proc_stat(pid)
+    return sum(int(f) for f in fields[11:15 if ended_children else 13]) / os.sysconf("SC_CLK_TCK")
 
 
 async def idle_cpu_rate(cpu: Callable[[], Awaitable[tuple[float, float]]], seconds: float) -> tuple[float, float]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import idle_cpu_rate, migrated_sqlite, quiet_logs, table  # noqa: E402
+from _common import cpu_seconds, idle_cpu_rate, migrated_sqlite, quiet_logs, table  # noqa: E402
 from bench_slack_ack import SECRET, TOKEN, StandInProcess  # noqa: E402
 
 TARGET_MS = 5.0
@@ -62,12 +62,6 @@ def write_workspace(path: Path, teams: int) -> list[str]:
     doc["people"] = {uid: {"name": f"Person {uid}", "tz": "UTC"} for uid in people}
     path.write_text(yaml.safe_dump(doc))
     return people
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, all its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

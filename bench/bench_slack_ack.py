@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import idle_cpu_rate, percentile, quiet_logs, table  # noqa: E402
+from _common import cpu_seconds, idle_cpu_rate, percentile, proc_stat, quiet_logs, table  # noqa: E402
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
@@ -391,8 +391,7 @@ class Servers:
         workers = 0.0
         for p in (self.pool.procs if self.pool else []):
             try:
-                fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                workers += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+                workers += cpu_seconds(p.pid)
             except (OSError, IndexError, ValueError):
                 pass
         return time.process_time(), workers
@@ -1074,22 +1073,19 @@ def postgres_for_bench(stack: contextlib.ExitStack, server_url: str | None) -> t
     def database_cpu() -> float:
         if datadir is None:
             return 0.0
-        tick = os.sysconf("SC_CLK_TCK")
         try:
             postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+            # Its own time, and that of its children that have ended.
+            total = cpu_seconds(postmaster, ended_children=True)
         except (OSError, ValueError, IndexError):
             return 0.0
-        total = 0.0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 pid = int(stat.parent.name)
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(proc_stat(pid)[1]) == postmaster:  # a live backend, checkpointer, WAL writer…
+                    total += cpu_seconds(pid)
             except (OSError, ValueError, IndexError):
                 continue  # a process that ended meanwhile
-            if pid == postmaster:  # its own time, and that of its children that have ended
-                total += sum(int(f) for f in fields[11:15]) / tick
-            elif int(fields[1]) == postmaster:  # a live backend, checkpointer, WAL writer…
-                total += (int(fields[11]) + int(fields[12])) / tick
         return total
 
     return new_database, database_cpu
