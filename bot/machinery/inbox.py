@@ -50,12 +50,12 @@ def put_many(bind: Engine | Connection, rows: list[dict[str, str | None]]) -> li
     if not rows:
         return []
     now = utcnow()
-    values = [{"lane": None, **r, "status": "pending", "attempts": 0, "received_at": now} for r in rows]
     if bind.dialect.name == "sqlite":
         if isinstance(bind, Engine):
             with bind.connect() as conn:
-                return _put_sqlite(conn, values)
-        return _put_sqlite(bind, values)
+                return _put_sqlite(conn, rows, now)
+        return _put_sqlite(bind, rows, now)
+    values = [{"lane": None, **r, "status": "pending", "attempts": 0, "received_at": now} for r in rows]
     if isinstance(bind, Engine):
         with writing(bind) as conn:
             return list(conn.execute(_PUT, values).scalars())
@@ -80,15 +80,20 @@ _PUT_SQLITE = (f"INSERT INTO {_TABLE.name} ({', '.join(_TABLE.c[c].name for c in
 
 
 @lru_cache(maxsize=None)
-def _processors(dialect: Any) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    """Each column's bind processor for `dialect` (UTCDateTime, then SQLite's DATETIME text format,
-    for `received_at`; none for the strings), as SQLAlchemy applies them, worked out once."""
-    return tuple((c, _TABLE.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in _PUT_COLUMNS)
+def _received_at(dialect: Any) -> Callable[[Any], Any] | None:
+    """`received_at`'s bind processor for `dialect` (UTCDateTime, then SQLite's DATETIME text format),
+    as SQLAlchemy applies it, worked out once. (The other columns are strings and numbers, which
+    SQLite's driver takes as they are.)"""
+    return _TABLE.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _put_sqlite(conn: Connection, values: list[dict[str, Any]]) -> list[int]:
-    processors = _processors(conn.dialect)
-    params = [tuple(v[c] if process is None else process(v[c]) for c, process in processors) for v in values]
+def _put_sqlite(conn: Connection, rows: list[dict[str, str | None]], now: datetime) -> list[int]:
+    # The same values as put_many's other path writes (status pending, no attempt yet, received now):
+    # the batch's one instant processed once, each row a tuple.
+    at = _received_at(conn.dialect)
+    received = at(now) if at is not None else now
+    params = [(r["platform"], r.get("lane"), r["kind"], r["body"], r["content_type"], "pending", 0, received)
+              for r in rows]
     raw: Any = conn.connection.driver_connection  # isolation_level None: the transaction is ours to open
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
@@ -106,7 +111,7 @@ def _put_sqlite(conn: Connection, values: list[dict[str, Any]]) -> list[int]:
     except dbapi_error as exc:
         # The error SQLAlchemy would have raised (OperationalError for "database is locked"…), as callers expect.
         raise DBAPIError.instance(_PUT_SQLITE, None, exc, dbapi_error) from exc
-    return list(range(last - len(values) + 1, last + 1))
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 # Built once: an idle worker asks this ten times a second.
